@@ -1,0 +1,54 @@
+// Command api is the Assay server and its tools: `api` (or `api serve`)
+// serves the HTTP API; `api rubrics lint` checks rubric files.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "api:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `Assay grades written answers to technical questions against rubrics.
+
+Usage:
+  api [serve] [flags]        serve the HTTP API (flags: api serve -h)
+  api rubrics lint [DIR]     check rubric files (default: the embedded bank)
+  api help                   show this help
+`
+
+// run is main without the process: it takes everything from its arguments,
+// so tests can call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout)
+	case "rubrics":
+		return rubricsCmd(ctx, args, getenv, stdout)
+	case "help":
+		_, err := io.WriteString(stdout, usage)
+		return err
+	default:
+		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+	}
+}

@@ -1,0 +1,201 @@
+package evaluation
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/assay-dev/assay/internal/fault"
+	"github.com/assay-dev/assay/internal/rubric"
+)
+
+// RubricTexts returns the texts a rubric is found by: its question, each
+// alias, its title with its tags, and its content (reference answer and
+// key-point terms), which is what an answer with no question resembles.
+// Each becomes one vector; a rubric's similarity is its best vector's.
+func RubricTexts(r rubric.Rubric) []string {
+	texts := []string{r.Question}
+	texts = append(texts, r.Aliases...)
+	texts = append(texts, r.Title+". "+strings.Join(r.Tags, " "))
+	var content strings.Builder
+	content.WriteString(r.ReferenceAnswer)
+	for _, c := range r.Criteria {
+		for _, kp := range c.KeyPoints {
+			content.WriteString("\n" + kp.Point)
+		}
+	}
+	return append(texts, content.String())
+}
+
+// SyncRubrics stores rs as the active question bank and embeds any rubric
+// that has no vectors for the active embedder.
+func (s *Service) SyncRubrics(ctx context.Context, rs []rubric.Rubric) (SyncResult, error) {
+	res, err := s.store.SyncRubrics(ctx, rs)
+	if err != nil {
+		return res, fmt.Errorf("syncing rubrics: %w", err)
+	}
+	return res, s.IndexRubrics(ctx)
+}
+
+// IndexRubrics computes the missing vectors for the active embedder, so a
+// new embedding model needs no manual step.
+func (s *Service) IndexRubrics(ctx context.Context) error {
+	model := s.embedder.Model()
+	todo, err := s.store.RubricsToEmbed(ctx, model)
+	if err != nil {
+		return fmt.Errorf("listing rubrics to embed: %w", err)
+	}
+	for _, r := range todo {
+		texts := RubricTexts(r)
+		vecs, err := s.embedder.Embed(ctx, texts)
+		if err != nil {
+			return fmt.Errorf("embedding rubric %s: %w", r.ID, err)
+		}
+		rv := make([]RubricVector, len(texts))
+		for i := range texts {
+			rv[i] = RubricVector{RubricID: r.ID, Version: r.Version, Model: model, Text: texts[i], Vector: vecs[i]}
+		}
+		if err := s.store.PutVectors(ctx, rv); err != nil {
+			return fmt.Errorf("storing vectors of %s: %w", r.ID, err)
+		}
+	}
+	if len(todo) > 0 {
+		s.log.Info("rubrics embedded", "count", len(todo), "model", model)
+	}
+	return nil
+}
+
+// Search returns up to k rubrics most similar to q.
+func (s *Service) Search(ctx context.Context, q string, k int) ([]Match, error) {
+	vecs, err := s.embedder.Embed(ctx, []string{q})
+	if err != nil {
+		return nil, fmt.Errorf("embedding query: %w", err)
+	}
+	ms, err := s.store.SearchRubrics(ctx, s.embedder.Model(), vecs[0], k)
+	if err != nil {
+		return nil, fmt.Errorf("searching rubrics: %w", err)
+	}
+	for i := range ms {
+		ms[i].Similarity = round(ms[i].Similarity, 4)
+	}
+	return ms, nil
+}
+
+// Rubric returns the latest version of a rubric.
+func (s *Service) Rubric(ctx context.Context, id string) (rubric.Rubric, error) {
+	return s.store.Rubric(ctx, id)
+}
+
+// RubricVersion returns one version of a rubric, for showing what an old
+// evaluation was graded against.
+func (s *Service) RubricVersion(ctx context.Context, id string, version int) (rubric.Rubric, error) {
+	return s.store.RubricVersion(ctx, id, version)
+}
+
+// ListRubrics returns a page of rubrics and the next page's cursor.
+func (s *Service) ListRubrics(ctx context.Context, f RubricFilter) ([]rubric.Rubric, string, error) {
+	want := f.Limit
+	f.Limit = want + 1
+	rs, err := s.store.ListRubrics(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(rs) > want {
+		rs = rs[:want]
+		next = EncodeCursor(rs[len(rs)-1].ID)
+	}
+	return rs, next, nil
+}
+
+// ScoreOf computes the overall score, 0 to 100, as the weighted mean of the
+// criterion levels, and its band.
+func ScoreOf(r rubric.Rubric, crit []CriterionResult) Score {
+	var sum, total float64
+	for _, c := range crit {
+		sum += c.Weight * float64(c.Level) / rubric.MaxLevel
+		total += c.Weight
+	}
+	if total == 0 {
+		return Score{Overall: 0, Band: BandOf(0)}
+	}
+	overall := round(100*sum/total, 1)
+	return Score{Overall: overall, Band: BandOf(overall)}
+}
+
+// Band thresholds on the overall score, documented in the README.
+const (
+	BandStrong       = "strong"
+	BandMeets        = "meets"
+	BandPartial      = "partial"
+	BandInsufficient = "insufficient"
+)
+
+// BandOf maps an overall score to its band: strong from 80, meets from 60,
+// partial from 35, insufficient below.
+func BandOf(overall float64) string {
+	switch {
+	case overall >= 80:
+		return BandStrong
+	case overall >= 60:
+		return BandMeets
+	case overall >= 35:
+		return BandPartial
+	default:
+		return BandInsufficient
+	}
+}
+
+// Check verifies a grading against its rubric and answer: every criterion
+// exactly once and in rubric order, levels in range, evidence verbatim at
+// its offsets, follow-ups naming real criteria. It also fills the names and
+// weights from the rubric, so a grader cannot change them.
+func (g *Grading) Check(r rubric.Rubric, answer string) error {
+	if len(g.Criteria) != len(r.Criteria) {
+		return fmt.Errorf("graded %d criteria, rubric has %d", len(g.Criteria), len(r.Criteria))
+	}
+	byID := map[string]CriterionResult{}
+	for _, c := range g.Criteria {
+		if _, dup := byID[c.ID]; dup {
+			return fmt.Errorf("criterion %q graded twice", c.ID)
+		}
+		byID[c.ID] = c
+	}
+	runes := []rune(answer)
+	out := make([]CriterionResult, 0, len(r.Criteria))
+	for _, rc := range r.Criteria {
+		c, ok := byID[rc.ID]
+		if !ok {
+			return fmt.Errorf("criterion %q not graded", rc.ID)
+		}
+		if c.Level < 0 || c.Level > rubric.MaxLevel {
+			return fmt.Errorf("criterion %q: level %d out of range 0..%d", rc.ID, c.Level, rubric.MaxLevel)
+		}
+		for _, ev := range c.Evidence {
+			if ev.Start < 0 || ev.End > len(runes) || ev.Start > ev.End || string(runes[ev.Start:ev.End]) != ev.Quote {
+				return fmt.Errorf("criterion %q: evidence %q is not at [%d,%d) of the answer", rc.ID, ev.Quote, ev.Start, ev.End)
+			}
+		}
+		c.Name, c.Weight, c.MaxLevel = rc.Name, rc.Weight, rubric.MaxLevel
+		c.Evidence, c.KeyPoints = nonNil(c.Evidence), nonNil(c.KeyPoints)
+		out = append(out, c)
+	}
+	g.Criteria = out
+	for _, f := range g.FollowUps {
+		if _, ok := r.Criterion(f.Criterion); !ok {
+			return fmt.Errorf("follow-up names unknown criterion %q", f.Criterion)
+		}
+	}
+	return nil
+}
+
+// NotFound is the error for a missing thing, for stores to share.
+func NotFound(what, id string) error {
+	return fault.New(fault.NotFound, "%s %q not found", what, id)
+}
+
+func round(x float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(x*p) / p
+}

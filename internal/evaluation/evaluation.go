@@ -1,0 +1,148 @@
+// Package evaluation is the centre of Assay: what an evaluation is, the
+// service that produces one (find the rubric, grade, score, store), and the
+// small interfaces it needs from the adapters around it.
+package evaluation
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status of an evaluation. Synchronous gradings are stored completed.
+const (
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+)
+
+// Flags an evaluation can carry.
+const (
+	FlagKeywordList        = "keyword_list"
+	FlagPromptInjection    = "prompt_injection_suspected"
+	FlagUnverifiedEvidence = "unverified_evidence"
+	FlagShortAnswer        = "short_answer"
+)
+
+// How a rubric was chosen.
+const (
+	MatchedByID       = "rubric_id"
+	MatchedByQuestion = "question"
+	MatchedByAnswer   = "answer"
+)
+
+// Evaluation is one graded answer, as returned and stored.
+type Evaluation struct {
+	ID            string            `json:"id"`
+	Status        string            `json:"status"`
+	CreatedAt     time.Time         `json:"created_at"`
+	Question      string            `json:"question,omitempty"`
+	Answer        string            `json:"answer"`
+	CandidateRef  string            `json:"candidate_ref,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	Rubric        RubricRef         `json:"rubric"`
+	Score         Score             `json:"score"`
+	Criteria      []CriterionResult `json:"criteria"`
+	MissingPoints []string          `json:"missing_points"`
+	// Misconceptions the answer states.
+	Misconceptions []MisconceptionFound `json:"misconceptions"`
+	Feedback       string               `json:"feedback"`
+	FollowUps      []FollowUp           `json:"follow_ups"`
+	Grader         GraderInfo           `json:"grader"`
+	Flags          []string             `json:"flags"`
+}
+
+// RubricRef names the rubric version an answer was graded against.
+type RubricRef struct {
+	ID         string  `json:"id"`
+	Version    int     `json:"version"`
+	Title      string  `json:"title"`
+	Similarity float64 `json:"similarity"`
+	MatchedBy  string  `json:"matched_by"`
+}
+
+// Score is computed by Assay from the criterion levels, never by a grader.
+type Score struct {
+	Overall float64 `json:"overall"`
+	Band    string  `json:"band"`
+}
+
+// CriterionResult is the grade of one criterion.
+type CriterionResult struct {
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	Weight    float64          `json:"weight"`
+	Level     int              `json:"level"`
+	MaxLevel  int              `json:"max_level"`
+	Evidence  []Evidence       `json:"evidence"`
+	KeyPoints []KeyPointResult `json:"key_points"`
+	Comment   string           `json:"comment"`
+}
+
+// Evidence is a verbatim quote of the answer. Start and End are offsets in
+// Unicode code points (runes) into the answer, End exclusive.
+type Evidence struct {
+	Quote string `json:"quote"`
+	Start int    `json:"start"`
+	End   int    `json:"end"`
+}
+
+// Key point coverage.
+const (
+	Covered = "covered"
+	Partial = "partial"
+	Missing = "missing"
+)
+
+// KeyPointResult says whether the answer made one key point.
+type KeyPointResult struct {
+	ID     string `json:"id"`
+	Point  string `json:"point"`
+	Status string `json:"status"`
+}
+
+// MisconceptionFound is a wrong claim the answer makes.
+type MisconceptionFound struct {
+	ID       string    `json:"id"`
+	Claim    string    `json:"claim"`
+	Why      string    `json:"why"`
+	Evidence *Evidence `json:"evidence,omitempty"`
+}
+
+// FollowUp is a question to ask next and the gap it aims at.
+type FollowUp struct {
+	Question  string `json:"question"`
+	Criterion string `json:"criterion"`
+	Why       string `json:"why"`
+	Depth     int    `json:"depth,omitempty"`
+}
+
+// GraderInfo is the provenance of a grading.
+type GraderInfo struct {
+	Kind          string `json:"kind"`
+	Model         string `json:"model"`
+	PromptVersion string `json:"prompt_version,omitempty"`
+	LatencyMS     int64  `json:"latency_ms"`
+	Tokens        *Usage `json:"tokens,omitempty"`
+}
+
+// Usage counts the tokens of an LLM grading.
+type Usage struct {
+	Prompt     int `json:"prompt"`
+	Completion int `json:"completion"`
+	Total      int `json:"total"`
+}
+
+// Clone returns a deep copy, so that a store never shares memory with its
+// callers.
+func (e Evaluation) Clone() Evaluation {
+	b, err := json.Marshal(e)
+	if err != nil {
+		panic(err) // only plain data: cannot fail
+	}
+	var out Evaluation
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return out
+}

@@ -1,0 +1,287 @@
+package evaluation
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/assay-dev/assay/internal/fault"
+	"github.com/assay-dev/assay/internal/rubric"
+)
+
+// Embedder turns texts into vectors. Model names the model and its
+// weights: vectors of different models are never compared.
+type Embedder interface {
+	Model() string
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// Grader grades an answer against a rubric. It returns levels, evidence and
+// follow-ups; the Service checks them and computes the score itself.
+type Grader interface {
+	Kind() string
+	Grade(ctx context.Context, in GradeInput) (Grading, error)
+}
+
+// GradeInput is what a grader sees.
+type GradeInput struct {
+	Rubric   rubric.Rubric
+	Question string
+	Answer   string
+}
+
+// Grading is a grader's verdict before scoring.
+type Grading struct {
+	Criteria       []CriterionResult
+	Misconceptions []MisconceptionFound
+	MissingPoints  []string
+	Feedback       string
+	FollowUps      []FollowUp
+	Flags          []string
+	Model          string
+	PromptVersion  string
+	Usage          *Usage
+}
+
+// Request asks for one answer to be graded.
+type Request struct {
+	Answer       string
+	Question     string
+	RubricID     string
+	CandidateRef string
+	Metadata     map[string]string
+	Grader       string
+}
+
+// Config holds the service's limits and defaults.
+type Config struct {
+	// MatchThreshold is the lowest similarity at which a rubric matches.
+	MatchThreshold float64
+	// MaxAnswerRunes is the longest answer accepted, in code points.
+	MaxAnswerRunes int
+	// DefaultGrader is the kind used when a request names none.
+	DefaultGrader string
+}
+
+// Limits on the small request fields, so that metadata cannot be used to
+// store arbitrary blobs.
+const (
+	MaxQuestionRunes = 2000
+	MaxCandidateRef  = 200
+	MaxMetadataKeys  = 20
+	MaxMetadataKey   = 64
+	MaxMetadataValue = 512
+)
+
+// Service grades answers and serves the question bank.
+type Service struct {
+	store    Store
+	embedder Embedder
+	graders  map[string]Grader
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// NewService wires a service. The first grader is the default unless
+// cfg.DefaultGrader names another.
+func NewService(store Store, embedder Embedder, graders []Grader, cfg Config, log *slog.Logger) *Service {
+	s := &Service{store: store, embedder: embedder, graders: map[string]Grader{}, cfg: cfg, log: log, now: time.Now}
+	for _, g := range graders {
+		s.graders[g.Kind()] = g
+	}
+	if s.cfg.DefaultGrader == "" && len(graders) > 0 {
+		s.cfg.DefaultGrader = graders[0].Kind()
+	}
+	return s
+}
+
+// Evaluate finds the rubric, grades the answer, scores it and stores the
+// evaluation.
+func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error) {
+	if err := s.validate(&req); err != nil {
+		return Evaluation{}, err
+	}
+	grader, ok := s.graders[req.Grader]
+	if !ok {
+		return Evaluation{}, fault.Field("/grader", fmt.Sprintf("unknown grader %q; available: %s", req.Grader, strings.Join(s.GraderKinds(), ", ")))
+	}
+	r, ref, err := s.resolveRubric(ctx, req)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	start := time.Now()
+	g, err := grader.Grade(ctx, GradeInput{Rubric: r, Question: req.Question, Answer: req.Answer})
+	if err != nil {
+		return Evaluation{}, fmt.Errorf("grading with %s: %w", grader.Kind(), err)
+	}
+	if err := g.Check(r, req.Answer); err != nil {
+		return Evaluation{}, fault.Wrap(err, fault.Upstream, "the grader returned an invalid grading")
+	}
+	e := Evaluation{
+		ID:             uuid.Must(uuid.NewV7()).String(),
+		Status:         StatusCompleted,
+		CreatedAt:      s.now().UTC().Truncate(time.Microsecond),
+		Question:       req.Question,
+		Answer:         req.Answer,
+		CandidateRef:   req.CandidateRef,
+		Metadata:       req.Metadata,
+		Rubric:         ref,
+		Criteria:       g.Criteria,
+		MissingPoints:  nonNil(g.MissingPoints),
+		Misconceptions: nonNil(g.Misconceptions),
+		Feedback:       g.Feedback,
+		FollowUps:      nonNil(g.FollowUps),
+		Flags:          nonNil(g.Flags),
+		Grader: GraderInfo{Kind: grader.Kind(), Model: g.Model, PromptVersion: g.PromptVersion,
+			LatencyMS: time.Since(start).Milliseconds(), Tokens: g.Usage},
+	}
+	if e.Question == "" {
+		e.Question = r.Question
+	}
+	e.Score = ScoreOf(r, e.Criteria)
+	if err := s.store.CreateEvaluation(ctx, e); err != nil {
+		return Evaluation{}, fmt.Errorf("storing evaluation: %w", err)
+	}
+	return e, nil
+}
+
+func (s *Service) validate(req *Request) error {
+	var fields []fault.FieldError
+	bad := func(ptr, detail string) { fields = append(fields, fault.FieldError{Pointer: ptr, Detail: detail}) }
+	req.Question = strings.TrimSpace(req.Question)
+	req.RubricID = strings.TrimSpace(req.RubricID)
+	if req.Grader == "" {
+		req.Grader = s.cfg.DefaultGrader
+	}
+	switch n := utf8.RuneCountInString(req.Answer); {
+	case strings.TrimSpace(req.Answer) == "":
+		bad("/answer", "must not be empty")
+	case n > s.cfg.MaxAnswerRunes:
+		bad("/answer", fmt.Sprintf("is %d characters long; the limit is %d", n, s.cfg.MaxAnswerRunes))
+	case !utf8.ValidString(req.Answer):
+		bad("/answer", "must be valid UTF-8")
+	}
+	if utf8.RuneCountInString(req.Question) > MaxQuestionRunes {
+		bad("/question", fmt.Sprintf("must be at most %d characters", MaxQuestionRunes))
+	}
+	if len(req.CandidateRef) > MaxCandidateRef {
+		bad("/candidate_ref", fmt.Sprintf("must be at most %d bytes", MaxCandidateRef))
+	}
+	if len(req.Metadata) > MaxMetadataKeys {
+		bad("/metadata", fmt.Sprintf("must have at most %d keys", MaxMetadataKeys))
+	}
+	for k, v := range req.Metadata {
+		if k == "" || len(k) > MaxMetadataKey || len(v) > MaxMetadataValue {
+			bad("/metadata/"+escapePointer(k), fmt.Sprintf("keys must be 1 to %d bytes and values at most %d bytes", MaxMetadataKey, MaxMetadataValue))
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return &fault.Error{Kind: fault.Invalid, Message: fields[0].Detail, Fields: fields}
+}
+
+// resolveRubric picks the rubric: by id, else by the question, else by the
+// answer itself.
+func (s *Service) resolveRubric(ctx context.Context, req Request) (rubric.Rubric, RubricRef, error) {
+	if req.RubricID != "" {
+		r, err := s.store.Rubric(ctx, req.RubricID)
+		if fault.KindOf(err) == fault.NotFound {
+			return r, RubricRef{}, fault.Field("/rubric_id", fmt.Sprintf("no rubric has the id %q", req.RubricID))
+		}
+		if err != nil {
+			return r, RubricRef{}, fmt.Errorf("loading rubric: %w", err)
+		}
+		return r, RubricRef{ID: r.ID, Version: r.Version, Title: r.Title, Similarity: 1, MatchedBy: MatchedByID}, nil
+	}
+	query, by := req.Question, MatchedByQuestion
+	if query == "" {
+		query, by = req.Answer, MatchedByAnswer
+	}
+	matches, err := s.Search(ctx, query, 3)
+	if err != nil {
+		return rubric.Rubric{}, RubricRef{}, err
+	}
+	if len(matches) == 0 || matches[0].Similarity < s.cfg.MatchThreshold {
+		return rubric.Rubric{}, RubricRef{}, noMatch(matches, s.cfg.MatchThreshold, by)
+	}
+	m := matches[0]
+	return m.Rubric, RubricRef{ID: m.Rubric.ID, Version: m.Rubric.Version, Title: m.Rubric.Title, Similarity: round(m.Similarity, 4), MatchedBy: by}, nil
+}
+
+func noMatch(matches []Match, threshold float64, by string) error {
+	type candidate struct {
+		ID         string  `json:"id"`
+		Title      string  `json:"title"`
+		Question   string  `json:"question"`
+		Similarity float64 `json:"similarity"`
+	}
+	cands := make([]candidate, 0, len(matches))
+	for _, m := range matches {
+		cands = append(cands, candidate{m.Rubric.ID, m.Rubric.Title, m.Rubric.Question, round(m.Similarity, 4)})
+	}
+	ptr := "/question"
+	if by == MatchedByAnswer {
+		ptr = "/answer"
+	}
+	return &fault.Error{
+		Kind:    fault.NoMatch,
+		Message: fmt.Sprintf("no rubric is similar enough to the %s (threshold %.2f); pick one of the candidates and send its id as rubric_id", by, threshold),
+		Fields:  []fault.FieldError{{Pointer: ptr, Detail: "matches no rubric in the question bank"}},
+		Extra:   map[string]any{"candidates": cands, "threshold": threshold},
+	}
+}
+
+// Get returns one evaluation.
+func (s *Service) Get(ctx context.Context, id string) (Evaluation, error) {
+	return s.store.Evaluation(ctx, id)
+}
+
+// List returns a page of evaluations and the cursor of the next page, empty
+// at the end.
+func (s *Service) List(ctx context.Context, f EvaluationFilter) ([]Evaluation, string, error) {
+	want := f.Limit
+	f.Limit = want + 1 // one more tells whether there is a next page
+	es, err := s.store.ListEvaluations(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(es) > want {
+		es = es[:want]
+		last := es[len(es)-1]
+		next = EncodeCursor(Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	}
+	return es, next, nil
+}
+
+// GraderKinds lists the graders this service can use.
+func (s *Service) GraderKinds() []string {
+	kinds := make([]string, 0, len(s.graders))
+	for k := range s.graders {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+// Ready reports whether the service's dependencies can serve requests.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
+
+func escapePointer(s string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+}
+
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
+}

@@ -1,0 +1,95 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/assay-dev/assay/internal/evaluation"
+	"github.com/assay-dev/assay/internal/fault"
+)
+
+// createRequest is the body of POST /v1/evaluations. Pointers tell a
+// missing field from an empty one where the difference matters.
+type createRequest struct {
+	Answer       *string           `json:"answer"`
+	Question     string            `json:"question"`
+	RubricID     string            `json:"rubric_id"`
+	CandidateRef string            `json:"candidate_ref"`
+	Metadata     map[string]string `json:"metadata"`
+	Grader       string            `json:"grader"`
+}
+
+func (s *Server) createEvaluation(c *gin.Context) {
+	var req createRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if req.Answer == nil {
+		s.fail(c, fault.Field("/answer", "is required"))
+		return
+	}
+	e, err := s.svc.Evaluate(c.Request.Context(), evaluation.Request{
+		Answer: *req.Answer, Question: req.Question, RubricID: req.RubricID,
+		CandidateRef: req.CandidateRef, Metadata: req.Metadata, Grader: req.Grader,
+	})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", "/v1/evaluations/"+e.ID)
+	c.JSON(http.StatusCreated, e)
+}
+
+func (s *Server) getEvaluation(c *gin.Context) {
+	e, err := s.svc.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, e)
+}
+
+// page is the shape of every list response.
+type page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) listEvaluations(c *gin.Context) {
+	limit, err := limitParam(c, "limit", 20, 100)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	f := evaluation.EvaluationFilter{RubricID: c.Query("rubric_id"), CandidateRef: c.Query("candidate_ref"), Limit: limit}
+	if cur := c.Query("cursor"); cur != "" {
+		f.After = &evaluation.Cursor{}
+		if err := evaluation.DecodeCursor(cur, f.After); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	es, next, err := s.svc.List(c.Request.Context(), f)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page[evaluation.Evaluation]{Items: es, NextCursor: next})
+}
+
+// limitParam reads a positive integer query parameter with a default and a
+// maximum.
+func limitParam(c *gin.Context, name string, def, maxValue int) (int, error) {
+	raw, ok := c.GetQuery(name)
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > maxValue {
+		return 0, fault.Param(name, "must be an integer from 1 to "+strconv.Itoa(maxValue))
+	}
+	return n, nil
+}

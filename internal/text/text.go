@@ -1,0 +1,155 @@
+// Package text holds the small pieces of language processing that the local
+// embedder and the heuristic grader share: tokens with their positions,
+// sentences, a light stemmer and a stop-word list. It is deliberately simple
+// and deterministic; it never downloads a model.
+package text
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Token is a word of the input with its position in runes.
+type Token struct {
+	Word  string // lower-case surface form
+	Stem  string // folded form used for matching
+	Start int    // rune offset of the first rune
+	End   int    // rune offset after the last rune
+}
+
+// Tokenize splits s into words: runs of letters and digits. Punctuation,
+// including hyphens, separates words, so "retry-after" and "retry after"
+// give the same tokens.
+func Tokenize(s string) []Token {
+	toks := make([]Token, 0, len(s)/5)
+	var b strings.Builder
+	start, pos := -1, 0
+	flush := func() {
+		if start >= 0 {
+			w := b.String()
+			toks = append(toks, Token{Word: w, Stem: Stem(w), Start: start, End: pos})
+			b.Reset()
+			start = -1
+		}
+	}
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if start < 0 {
+				start = pos
+			}
+			b.WriteRune(unicode.ToLower(r))
+		} else {
+			flush()
+		}
+		pos++
+	}
+	flush()
+	return toks
+}
+
+// Stems returns the stems of the words of s, in order.
+func Stems(s string) []string {
+	toks := Tokenize(s)
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		out[i] = t.Stem
+	}
+	return out
+}
+
+// Stem folds plurals and common verb suffixes so that "caches", "caching" and
+// "cached" all become "cach". It is not a full Porter stemmer: it only has to
+// make the same word meet itself, and it must never merge unrelated words.
+func Stem(w string) string {
+	n := utf8.RuneCountInString(w)
+	if n <= 3 {
+		return w
+	}
+	switch {
+	case strings.HasSuffix(w, "ies") && n > 4:
+		w = w[:len(w)-3] + "y"
+	case strings.HasSuffix(w, "sses"):
+		w = w[:len(w)-2]
+	case strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") && !strings.HasSuffix(w, "us") && !strings.HasSuffix(w, "is"):
+		w = w[:len(w)-1]
+	}
+	n = utf8.RuneCountInString(w)
+	switch {
+	case strings.HasSuffix(w, "ing") && n > 5:
+		w = w[:len(w)-3]
+	case strings.HasSuffix(w, "ed") && n > 4:
+		w = w[:len(w)-2]
+	}
+	if strings.HasSuffix(w, "e") && utf8.RuneCountInString(w) > 4 {
+		w = w[:len(w)-1]
+	}
+	return w
+}
+
+// Sentence is a span of the input, in runes, with its tokens.
+type Sentence struct {
+	Text   string
+	Start  int
+	End    int
+	Tokens []Token
+}
+
+// Sentences splits s at sentence ends (. ! ? followed by space), at line
+// breaks, at list bullets and at semicolons, and returns the non-empty
+// pieces trimmed, with rune offsets into s.
+func Sentences(s string) []Sentence {
+	runes := []rune(s)
+	var out []Sentence
+	begin := 0
+	emit := func(end int) {
+		a, b := begin, end
+		for a < b && (unicode.IsSpace(runes[a]) || runes[a] == '-' || runes[a] == '*' || runes[a] == '•') {
+			a++
+		}
+		for b > a && unicode.IsSpace(runes[b-1]) {
+			b--
+		}
+		if b > a {
+			t := string(runes[a:b])
+			toks := Tokenize(t)
+			for i := range toks {
+				toks[i].Start += a
+				toks[i].End += a
+			}
+			if len(toks) > 0 {
+				out = append(out, Sentence{Text: t, Start: a, End: b, Tokens: toks})
+			}
+		}
+		begin = end
+	}
+	for i, r := range runes {
+		switch {
+		case r == '\n' || r == ';':
+			emit(i + 1)
+		case (r == '.' || r == '!' || r == '?') && (i+1 == len(runes) || unicode.IsSpace(runes[i+1])):
+			emit(i + 1)
+		}
+	}
+	emit(len(runes))
+	return out
+}
+
+// IsStop reports whether the lower-case word w carries no topic on its own.
+func IsStop(w string) bool { return stop[w] }
+
+var stop = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a about above after again against all also am an and any are as at be because
+		been before being below between both but by can could did do does doing done down during each either else
+		etc even ever every few for from further get gets got had has have having he her here hers him his how i if
+		in into is it its itself just let like many may me might more most much must my no nor not now of off often
+		on once one only or other our ours out over own per quite rather really same says see shall she should so
+		some such than that the their theirs them then there these they this those through thus to too under until
+		up upon us usually very via was we well were what when where whether which while who whom whose why will
+		with within without would yes yet you your yours explain describe tell give know think thing things way
+		ways use used using something kind sort lot lots basically actually`) {
+		m[w] = true
+	}
+	return m
+}()
