@@ -117,13 +117,23 @@ type FollowUp struct {
 	Depth     int    `json:"depth,omitempty"`
 }
 
-// GraderInfo is the provenance of a grading.
+// GraderInfo is the provenance of a grading: enough to say what graded it
+// and to reproduce it.
 type GraderInfo struct {
-	Kind          string `json:"kind"`
-	Model         string `json:"model"`
-	PromptVersion string `json:"prompt_version,omitempty"`
-	LatencyMS     int64  `json:"latency_ms"`
-	Tokens        *Usage `json:"tokens,omitempty"`
+	Kind          string   `json:"kind"`
+	Model         string   `json:"model"`
+	PromptVersion string   `json:"prompt_version,omitempty"`
+	Temperature   *float64 `json:"temperature,omitempty"`
+	Seed          *int     `json:"seed,omitempty"`
+	LatencyMS     int64    `json:"latency_ms"`
+	Tokens        *Usage   `json:"tokens,omitempty"`
+	// CostUSD is computed from the configured price table, when the model
+	// has a price.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
+	// Samples is how many gradings were combined (self-consistency), and
+	// Confidence their agreement from 0 to 1.
+	Samples    int      `json:"samples,omitempty"`
+	Confidence *float64 `json:"confidence,omitempty"`
 }
 
 // Usage counts the tokens of an LLM grading.

@@ -34,6 +34,7 @@ type GradeInput struct {
 	Rubric   rubric.Rubric
 	Question string
 	Answer   string
+	Samples  int
 }
 
 // Grading is a grader's verdict before scoring.
@@ -44,9 +45,15 @@ type Grading struct {
 	Feedback       string
 	FollowUps      []FollowUp
 	Flags          []string
-	Model          string
-	PromptVersion  string
-	Usage          *Usage
+	// Provenance, filled by graders that have it.
+	Model         string
+	PromptVersion string
+	Temperature   *float64
+	Seed          *int
+	Usage         *Usage
+	CostUSD       *float64
+	Samples       int
+	Confidence    *float64
 }
 
 // Request asks for one answer to be graded.
@@ -57,6 +64,9 @@ type Request struct {
 	CandidateRef string
 	Metadata     map[string]string
 	Grader       string
+	// Samples asks an LLM grader to grade N times and take the median
+	// level per criterion; 0 means once.
+	Samples int
 }
 
 // Config holds the service's limits and defaults.
@@ -117,7 +127,7 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 		return Evaluation{}, err
 	}
 	start := time.Now()
-	g, err := grader.Grade(ctx, GradeInput{Rubric: r, Question: req.Question, Answer: req.Answer})
+	g, err := grader.Grade(ctx, GradeInput{Rubric: r, Question: req.Question, Answer: req.Answer, Samples: req.Samples})
 	if err != nil {
 		return Evaluation{}, fmt.Errorf("grading with %s: %w", grader.Kind(), err)
 	}
@@ -140,7 +150,8 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 		FollowUps:      nonNil(g.FollowUps),
 		Flags:          nonNil(g.Flags),
 		Grader: GraderInfo{Kind: grader.Kind(), Model: g.Model, PromptVersion: g.PromptVersion,
-			LatencyMS: time.Since(start).Milliseconds(), Tokens: g.Usage},
+			Temperature: g.Temperature, Seed: g.Seed, LatencyMS: time.Since(start).Milliseconds(),
+			Tokens: g.Usage, CostUSD: g.CostUSD, Samples: g.Samples, Confidence: g.Confidence},
 	}
 	if e.Question == "" {
 		e.Question = r.Question

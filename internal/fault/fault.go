@@ -7,6 +7,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller can do about it.
@@ -61,7 +62,10 @@ type Error struct {
 	// Extra holds additional members for the problem body, such as the
 	// candidate rubrics of a NoMatch error.
 	Extra map[string]any
-	Err   error
+	// RetryAfter, when set, tells the client when to try again (sent as
+	// the Retry-After header).
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {

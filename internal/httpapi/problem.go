@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
+	"strconv"
 	"net/http"
 	"sort"
 
@@ -76,6 +78,9 @@ func problemOf(c *gin.Context, log *slog.Logger, err error) Problem {
 	p := Problem{Type: ProblemBase + pk.slug, Title: pk.title, Status: pk.status, Detail: fe.Message, Errors: fe.Fields, Extra: fe.Extra}
 	if fe.Kind == fault.Invalid && isParamError(fe.Fields) {
 		p.Type, p.Title, p.Status = ProblemBase+badParameter.slug, badParameter.title, badParameter.status
+	}
+	if fe.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(fe.RetryAfter.Seconds()))))
 	}
 	if pk.status >= 500 {
 		// The cause may hold SQL, hosts or provider replies: log it, never
