@@ -5,9 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"strconv"
 	"net/http"
 	"sort"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
