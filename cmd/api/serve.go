@@ -101,7 +101,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	} else {
 		return nil, errors.New("DATABASE_URL is set, but this build has no PostgreSQL store yet")
 	}
-	embedder := embed.NewLocal(seedCorpus(seed))
+	embedder := embed.NewLocalForBank(seed)
 	graders := []evaluation.Grader{grader.Heuristic{}}
 	svc := evaluation.NewService(store, embedder, graders, evaluation.Config{
 		MatchThreshold: cfg.MatchThreshold,
@@ -139,17 +139,6 @@ func orEmbedded(dir string) string {
 		return "the embedded bank"
 	}
 	return dir
-}
-
-// seedCorpus is the local embedder's idf corpus: the embedded seed bank, one
-// document per rubric. It is fixed per binary, so vectors stay comparable
-// however the served bank changes.
-func seedCorpus(seed []rubric.Rubric) []string {
-	docs := make([]string, len(seed))
-	for i, r := range seed {
-		docs[i] = strings.Join(evaluation.RubricTexts(r), "\n")
-	}
-	return docs
 }
 
 func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, error) {

@@ -36,7 +36,7 @@ func (c *Config) settings() []setting {
 		{"addr", "ASSAY_ADDR", ":8080", "listen address", str(&c.Addr)},
 		{"database-url", "DATABASE_URL", "", "PostgreSQL URL; empty keeps everything in memory", str(&c.DatabaseURL)},
 		{"rubrics-dir", "ASSAY_RUBRICS_DIR", "", "folder of rubric YAML files replacing the embedded bank", str(&c.RubricsDir)},
-		{"match-threshold", "ASSAY_MATCH_THRESHOLD", "0.30", "lowest similarity at which a rubric matches a question", float(&c.MatchThreshold)},
+		{"match-threshold", "ASSAY_MATCH_THRESHOLD", "0.20", "lowest similarity at which a rubric matches a question", float(&c.MatchThreshold)},
 		{"max-answer-chars", "ASSAY_MAX_ANSWER_CHARS", "10000", "longest answer accepted, in characters", integer(&c.MaxAnswerChars)},
 		{"max-body-bytes", "ASSAY_MAX_BODY_BYTES", "262144", "largest request body accepted", int64v(&c.MaxBodyBytes)},
 		{"grader", "ASSAY_GRADER", "", "default grader: heuristic, or llm when an LLM is configured", str(&c.Grader)},

@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"math"
+	"strings"
 
+	"github.com/assay-dev/assay/internal/rubric"
 	"github.com/assay-dev/assay/internal/text"
 )
 
@@ -23,7 +25,7 @@ const LocalDims = 1024
 // forms the stemmer misses ("idempotency" and "idempotent").
 const (
 	bigramWeight = 0.6
-	charWeight   = 0.25
+	charWeight   = 0.5
 	charN        = 4
 )
 
@@ -49,10 +51,12 @@ func NewLocal(corpus []string) *Local {
 		h.Write([]byte(doc))
 		h.Write([]byte{0})
 		seen := map[string]bool{}
-		for _, s := range text.Stems(doc) {
-			if !seen[s] {
-				seen[s] = true
-				df[s]++
+		for _, tok := range text.Tokenize(doc) {
+			for _, f := range append(charGrams(tok.Word), tok.Stem) {
+				if !seen[f] {
+					seen[f] = true
+					df[f]++
+				}
 			}
 		}
 	}
@@ -108,11 +112,8 @@ func (l *Local) vector(s string) []float32 {
 			add(v, "b:"+prev+" "+stem, bigramWeight*(w+l.weight(prev))/2)
 		}
 		prev = stem
-		word := "^" + tok.Word + "$"
-		if len(word) > charN+1 {
-			for i := 0; i+charN <= len(word); i++ {
-				add(v, "c:"+word[i:i+charN], charWeight*w)
-			}
+		for _, g := range charGrams(tok.Word) {
+			add(v, "c:"+g, charWeight*l.weight(g))
 		}
 	}
 	var norm float64
@@ -126,6 +127,20 @@ func (l *Local) vector(s string) []float32 {
 	norm = math.Sqrt(norm)
 	for i, x := range v {
 		out[i] = float32(x / norm)
+	}
+	return out
+}
+
+// charGrams returns the character n-grams of a word marked at both ends,
+// or none for words too short to have fragments worth matching.
+func charGrams(word string) []string {
+	w := "^" + word + "$"
+	if len(w) <= charN+1 {
+		return nil
+	}
+	out := make([]string, 0, len(w)-charN+1)
+	for i := 0; i+charN <= len(w); i++ {
+		out = append(out, w[i:i+charN])
 	}
 	return out
 }
@@ -173,4 +188,16 @@ func Cosine(a, b []float32) float64 {
 		return 0
 	}
 	return dot / math.Sqrt(na*nb)
+}
+
+// NewLocalForBank builds the local embedder with the rubrics' texts as the
+// idf corpus, one document per rubric. The server passes the embedded seed
+// bank, so the weights are fixed per binary and stored vectors stay
+// comparable however the served bank changes.
+func NewLocalForBank(bank []rubric.Rubric) *Local {
+	docs := make([]string, len(bank))
+	for i, r := range bank {
+		docs[i] = strings.Join(r.SearchTexts(), "\n")
+	}
+	return NewLocal(docs)
 }

@@ -4,29 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/assay-dev/assay/internal/fault"
 	"github.com/assay-dev/assay/internal/rubric"
 )
-
-// RubricTexts returns the texts a rubric is found by: its question, each
-// alias, its title with its tags, and its content (reference answer and
-// key-point terms), which is what an answer with no question resembles.
-// Each becomes one vector; a rubric's similarity is its best vector's.
-func RubricTexts(r rubric.Rubric) []string {
-	texts := []string{r.Question}
-	texts = append(texts, r.Aliases...)
-	texts = append(texts, r.Title+". "+strings.Join(r.Tags, " "))
-	var content strings.Builder
-	content.WriteString(r.ReferenceAnswer)
-	for _, c := range r.Criteria {
-		for _, kp := range c.KeyPoints {
-			content.WriteString("\n" + kp.Point)
-		}
-	}
-	return append(texts, content.String())
-}
 
 // SyncRubrics stores rs as the active question bank and embeds any rubric
 // that has no vectors for the active embedder.
@@ -47,7 +28,7 @@ func (s *Service) IndexRubrics(ctx context.Context) error {
 		return fmt.Errorf("listing rubrics to embed: %w", err)
 	}
 	for _, r := range todo {
-		texts := RubricTexts(r)
+		texts := r.SearchTexts()
 		vecs, err := s.embedder.Embed(ctx, texts)
 		if err != nil {
 			return fmt.Errorf("embedding rubric %s: %w", r.ID, err)

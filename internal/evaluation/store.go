@@ -41,7 +41,7 @@ type Store interface {
 	// PutVectors stores vectors of rubric versions for a model.
 	PutVectors(ctx context.Context, vs []RubricVector) error
 	// SearchRubrics returns up to k active rubrics, most similar first, each
-	// with the best cosine similarity of any of its vectors for model.
+	// with the similarity TopTwo computes from its vectors for model.
 	SearchRubrics(ctx context.Context, model string, vec []float32, k int) ([]Match, error)
 
 	CreateEvaluation(ctx context.Context, e Evaluation) error
@@ -113,4 +113,37 @@ func DecodeCursor(s string, v any) error {
 		return fault.Param("cursor", "is not a cursor this server issued")
 	}
 	return nil
+}
+
+// TopTwo scores a rubric from the cosine similarities of its vectors: the
+// mean of the best two. A question that is really about a rubric tends to
+// resemble several of its texts; a chance overlap of one word resembles
+// only one, so averaging the top two keeps off-topic questions below the
+// threshold without hurting paraphrases (docs/quality.md has the figures).
+type TopTwo struct {
+	best, second float64
+	n            int
+}
+
+// Add records one vector's similarity.
+func (t *TopTwo) Add(sim float64) {
+	switch {
+	case t.n == 0 || sim > t.best:
+		t.best, t.second = sim, t.best
+	case t.n == 1 || sim > t.second:
+		t.second = sim
+	}
+	t.n++
+}
+
+// Similarity returns the rubric's similarity, false when nothing was added.
+func (t *TopTwo) Similarity() (float64, bool) {
+	switch t.n {
+	case 0:
+		return 0, false
+	case 1:
+		return t.best, true
+	default:
+		return (t.best + t.second) / 2, true
+	}
 }

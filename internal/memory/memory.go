@@ -213,14 +213,14 @@ func (s *Store) SearchRubrics(_ context.Context, model string, vec []float32, k 
 		if e.archived || len(vecs) == 0 {
 			continue
 		}
-		best := -2.0
+		var top evaluation.TopTwo
 		for _, v := range vecs {
 			if len(v) == len(vec) {
-				best = max(best, embed.Cosine(v, vec))
+				top.Add(embed.Cosine(v, vec))
 			}
 		}
-		if best > -2 {
-			out = append(out, evaluation.Match{Rubric: r, Similarity: best})
+		if sim, ok := top.Similarity(); ok {
+			out = append(out, evaluation.Match{Rubric: r, Similarity: sim})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 )
 
 // Levels is the number of level descriptors a criterion has (levels 0 to 4).
@@ -103,4 +104,27 @@ func (r Rubric) Public() Rubric {
 		out.Criteria = append(out.Criteria, Criterion{ID: c.ID, Name: c.Name, Weight: c.Weight, Description: c.Description})
 	}
 	return out
+}
+
+// SearchTexts returns the texts a rubric is found by: its question, each
+// alias, its title with its tags, and its content (reference answer and key
+// points), which is what an answer sent without a question resembles. Each
+// becomes one vector; a rubric's similarity is its best vector's.
+func (r Rubric) SearchTexts() []string {
+	texts := []string{r.Question}
+	texts = append(texts, r.Aliases...)
+	texts = append(texts, r.Title+". "+strings.Join(r.Tags, " "))
+	texts = append(texts, r.ReferenceAnswer)
+	// Short texts match short questions best: each key point with its
+	// terms, and each follow-up question, which reads like a paraphrase.
+	for _, c := range r.Criteria {
+		texts = append(texts, c.Name+". "+c.Description)
+		for _, kp := range c.KeyPoints {
+			texts = append(texts, kp.Point+" "+strings.Join(kp.Terms, ", "))
+		}
+	}
+	for _, f := range r.FollowUps {
+		texts = append(texts, f.Question)
+	}
+	return texts
 }
