@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/assay-dev/assay/internal/config"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
@@ -143,6 +145,20 @@ func TestRubricsLint(t *testing.T) {
 	for _, want := range []string{"db-acid.yaml: criteria[0].weight: must be greater than 0", `other.yaml: id: "db-acid" must match the file name "other"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("lint output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestREADMEListsEverySetting keeps the README's configuration table in step
+// with the code.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range config.Table() {
+		if !strings.Contains(string(readme), "`"+row[1]+"`") {
+			t.Errorf("README does not list %s (%s)", row[1], row[3])
 		}
 	}
 }

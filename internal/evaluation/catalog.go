@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/assay-dev/assay/internal/fault"
 	"github.com/assay-dev/assay/internal/rubric"
@@ -179,4 +180,63 @@ func NotFound(what, id string) error {
 func round(x float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(x*p) / p
+}
+
+// CreateRubric checks r and adds it to the bank.
+func (s *Service) CreateRubric(ctx context.Context, r rubric.Rubric) (rubric.Rubric, error) {
+	if err := checkRubric(&r); err != nil {
+		return rubric.Rubric{}, err
+	}
+	out, err := s.store.CreateRubric(ctx, r)
+	if err != nil {
+		return out, err
+	}
+	return out, s.IndexRubrics(ctx)
+}
+
+// UpdateRubric checks r and stores it as a new version of rubric id.
+func (s *Service) UpdateRubric(ctx context.Context, id string, r rubric.Rubric) (rubric.Rubric, error) {
+	if r.ID == "" {
+		r.ID = id
+	}
+	if r.ID != id {
+		return rubric.Rubric{}, fault.Field("/id", fmt.Sprintf("must be %q, the id in the path", id))
+	}
+	if err := checkRubric(&r); err != nil {
+		return rubric.Rubric{}, err
+	}
+	out, err := s.store.UpdateRubric(ctx, r)
+	if err != nil {
+		return out, err
+	}
+	return out, s.IndexRubrics(ctx)
+}
+
+// ArchiveRubric stops a rubric from matching; old evaluations keep it.
+func (s *Service) ArchiveRubric(ctx context.Context, id string) error {
+	return s.store.ArchiveRubric(ctx, id)
+}
+
+// checkRubric applies the linter's rules to a rubric sent over the API and
+// reports each problem with the JSON pointer of its field.
+func checkRubric(r *rubric.Rubric) error {
+	if r.Version == 0 {
+		r.Version = 1
+	}
+	ps := rubric.Check(*r)
+	if len(ps) == 0 {
+		return nil
+	}
+	fields := make([]fault.FieldError, len(ps))
+	for i, p := range ps {
+		fields[i] = fault.FieldError{Pointer: fieldPointer(p.Field), Detail: p.Message}
+	}
+	return &fault.Error{Kind: fault.Invalid, Message: fmt.Sprintf("the rubric breaks %d rules; see errors", len(ps)), Fields: fields}
+}
+
+// fieldPointer turns a linter path ("criteria[1].levels[3]") into a JSON
+// pointer ("/criteria/1/levels/3").
+func fieldPointer(field string) string {
+	r := strings.NewReplacer("[", "/", "]", "", ".", "/")
+	return "/" + r.Replace(field)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/rubric"
@@ -137,7 +138,7 @@ func lowerFirst(s string) string {
 		return s
 	}
 	// Keep acronyms such as "ACID" or "TTL" as they are.
-	if len(s) > 1 && strings.ToUpper(s[:2]) == s[:2] {
+	if len(s) > 1 && unicode.IsUpper(rune(s[0])) && unicode.IsUpper(rune(s[1])) {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]

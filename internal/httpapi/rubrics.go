@@ -109,3 +109,40 @@ func (s *Server) searchRubrics(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"items": items})
 }
+
+func (s *Server) createRubric(c *gin.Context) {
+	var r rubric.Rubric
+	if err := s.decodeJSON(c, &r); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.svc.CreateRubric(c.Request.Context(), r)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", "/v1/rubrics/"+out.ID)
+	c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) updateRubric(c *gin.Context) {
+	var r rubric.Rubric
+	if err := s.decodeJSON(c, &r); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.svc.UpdateRubric(c.Request.Context(), c.Param("id"), r)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) archiveRubric(c *gin.Context) {
+	if err := s.svc.ArchiveRubric(c.Request.Context(), c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,12 @@ import (
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
 )
+
+// openapiDoc is the OpenAPI 3.1 description of this API; tests check every
+// response against it.
+//
+//go:embed openapi.yaml
+var openapiDoc []byte
 
 // Config holds the HTTP layer's limits.
 type Config struct {
@@ -50,6 +57,10 @@ func New(svc *evaluation.Service, cfg Config, log *slog.Logger) *Server {
 	v1.GET("/rubrics", s.listRubrics)
 	v1.GET("/rubrics/search", s.searchRubrics)
 	v1.GET("/rubrics/:id", s.getRubric)
+	v1.POST("/rubrics", s.createRubric)
+	v1.PUT("/rubrics/:id", s.updateRubric)
+	v1.DELETE("/rubrics/:id", s.archiveRubric)
+	e.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiDoc) })
 
 	e.NoRoute(func(c *gin.Context) {
 		s.fail(c, fault.New(fault.NotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
