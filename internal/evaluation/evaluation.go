@@ -29,6 +29,7 @@ const (
 	MatchedByID       = "rubric_id"
 	MatchedByQuestion = "question"
 	MatchedByAnswer   = "answer"
+	MatchedInline     = "inline"
 )
 
 // Evaluation is one graded answer, as returned and stored.

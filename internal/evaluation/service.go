@@ -64,9 +64,21 @@ type Request struct {
 	CandidateRef string
 	Metadata     map[string]string
 	Grader       string
+	// Inline, when set, is the rubric to grade against instead of one from
+	// the bank: no retrieval happens.
+	Inline *InlineRubric
 	// Samples asks an LLM grader to grade N times and take the median
 	// level per criterion; 0 means once.
 	Samples int
+}
+
+// InlineRubric is a rubric sent with the request: a question with a
+// reference answer, and optionally criteria. Front ends with their own
+// question bank use it to grade without retrieval.
+type InlineRubric struct {
+	Question        string
+	ReferenceAnswer string
+	Criteria        []rubric.Criterion
 }
 
 // Config holds the service's limits and defaults.
@@ -87,6 +99,7 @@ const (
 	MaxMetadataKeys  = 20
 	MaxMetadataKey   = 64
 	MaxMetadataValue = 512
+	MaxSamples       = 9
 )
 
 // Service grades answers and serves the question bank.
@@ -182,6 +195,12 @@ func (s *Service) validate(req *Request) error {
 	if utf8.RuneCountInString(req.Question) > MaxQuestionRunes {
 		bad("/question", fmt.Sprintf("must be at most %d characters", MaxQuestionRunes))
 	}
+	if req.Inline != nil && req.RubricID != "" {
+		bad("/rubric", "send either rubric or rubric_id, not both")
+	}
+	if req.Samples < 0 || req.Samples > MaxSamples {
+		bad("/samples", fmt.Sprintf("must be from 0 to %d", MaxSamples))
+	}
 	if len(req.CandidateRef) > MaxCandidateRef {
 		bad("/candidate_ref", fmt.Sprintf("must be at most %d bytes", MaxCandidateRef))
 	}
@@ -202,6 +221,13 @@ func (s *Service) validate(req *Request) error {
 // resolveRubric picks the rubric: by id, else by the question, else by the
 // answer itself.
 func (s *Service) resolveRubric(ctx context.Context, req Request) (rubric.Rubric, RubricRef, error) {
+	if in := req.Inline; in != nil {
+		r, err := rubric.FromReference(in.Question, in.ReferenceAnswer, in.Criteria)
+		if err != nil {
+			return r, RubricRef{}, err
+		}
+		return r, RubricRef{ID: r.ID, Version: r.Version, Title: r.Title, Similarity: 1, MatchedBy: MatchedInline}, nil
+	}
 	if req.RubricID != "" {
 		r, err := s.store.Rubric(ctx, req.RubricID)
 		if fault.KindOf(err) == fault.NotFound {

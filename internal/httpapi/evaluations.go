@@ -8,6 +8,7 @@ import (
 
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
+	"github.com/assay-dev/assay/internal/rubric"
 )
 
 // createRequest is the body of POST /v1/evaluations. Pointers tell a
@@ -19,6 +20,16 @@ type createRequest struct {
 	CandidateRef string            `json:"candidate_ref"`
 	Metadata     map[string]string `json:"metadata"`
 	Grader       string            `json:"grader"`
+	Rubric       *inlineRubric     `json:"rubric"`
+	Samples      int               `json:"samples"`
+}
+
+// inlineRubric is a rubric sent with the request instead of one from the
+// bank.
+type inlineRubric struct {
+	Question        string             `json:"question"`
+	ReferenceAnswer string             `json:"reference_answer"`
+	Criteria        []rubric.Criterion `json:"criteria"`
 }
 
 func (s *Server) createEvaluation(c *gin.Context) {
@@ -31,10 +42,14 @@ func (s *Server) createEvaluation(c *gin.Context) {
 		s.fail(c, fault.Field("/answer", "is required"))
 		return
 	}
-	e, err := s.svc.Evaluate(c.Request.Context(), evaluation.Request{
+	er := evaluation.Request{
 		Answer: *req.Answer, Question: req.Question, RubricID: req.RubricID,
-		CandidateRef: req.CandidateRef, Metadata: req.Metadata, Grader: req.Grader,
-	})
+		CandidateRef: req.CandidateRef, Metadata: req.Metadata, Grader: req.Grader, Samples: req.Samples,
+	}
+	if req.Rubric != nil {
+		er.Inline = &evaluation.InlineRubric{Question: req.Rubric.Question, ReferenceAnswer: req.Rubric.ReferenceAnswer, Criteria: req.Rubric.Criteria}
+	}
+	e, err := s.svc.Evaluate(c.Request.Context(), er)
 	if err != nil {
 		s.fail(c, err)
 		return
