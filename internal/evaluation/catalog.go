@@ -187,6 +187,11 @@ func (s *Service) CreateRubric(ctx context.Context, r rubric.Rubric) (rubric.Rub
 	if err := checkRubric(&r); err != nil {
 		return rubric.Rubric{}, err
 	}
+	// Embed first: if the embedder is down, nothing is stored and a retry
+	// starts clean instead of meeting a half-made rubric.
+	if _, err := s.embedder.Embed(ctx, r.SearchTexts()); err != nil {
+		return rubric.Rubric{}, fmt.Errorf("embedding rubric: %w", err)
+	}
 	out, err := s.store.CreateRubric(ctx, r)
 	if err != nil {
 		return out, err
@@ -202,8 +207,13 @@ func (s *Service) UpdateRubric(ctx context.Context, id string, r rubric.Rubric) 
 	if r.ID != id {
 		return rubric.Rubric{}, fault.Field("/id", fmt.Sprintf("must be %q, the id in the path", id))
 	}
+	// The store numbers versions; a client cannot pick one.
+	r.Version = 0
 	if err := checkRubric(&r); err != nil {
 		return rubric.Rubric{}, err
+	}
+	if _, err := s.embedder.Embed(ctx, r.SearchTexts()); err != nil {
+		return rubric.Rubric{}, fmt.Errorf("embedding rubric: %w", err)
 	}
 	out, err := s.store.UpdateRubric(ctx, r)
 	if err != nil {
@@ -220,10 +230,14 @@ func (s *Service) ArchiveRubric(ctx context.Context, id string) error {
 // checkRubric applies the linter's rules to a rubric sent over the API and
 // reports each problem with the JSON pointer of its field.
 func checkRubric(r *rubric.Rubric) error {
-	if r.Version == 0 {
-		r.Version = 1
+	r.Normalize()
+	version := r.Version
+	if version == 0 {
+		version = 1
 	}
-	ps := rubric.Check(*r)
+	withVersion := *r
+	withVersion.Version = version
+	ps := rubric.Check(withVersion)
 	if len(ps) == 0 {
 		return nil
 	}

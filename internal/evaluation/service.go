@@ -215,7 +215,7 @@ func (s *Service) validate(req *Request) error {
 	if len(fields) == 0 {
 		return nil
 	}
-	return &fault.Error{Kind: fault.Invalid, Message: fields[0].Detail, Fields: fields}
+	return &fault.Error{Kind: fault.Invalid, Message: strings.TrimPrefix(fields[0].Pointer, "/") + " " + fields[0].Detail, Fields: fields}
 }
 
 // resolveRubric picks the rubric: by id, else by the question, else by the

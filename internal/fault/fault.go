@@ -7,6 +7,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -89,7 +90,7 @@ func Wrap(err error, k Kind, message string) *Error {
 
 // Field returns an Invalid error about the field at pointer.
 func Field(pointer, detail string) *Error {
-	return &Error{Kind: Invalid, Message: detail, Fields: []FieldError{{Pointer: pointer, Detail: detail}}}
+	return &Error{Kind: Invalid, Message: strings.TrimPrefix(pointer, "/") + " " + detail, Fields: []FieldError{{Pointer: pointer, Detail: detail}}}
 }
 
 // Param returns an Invalid error about the query or path parameter name.

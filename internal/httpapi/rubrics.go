@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"fmt"
+	"unicode/utf8"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,8 +91,8 @@ func (s *Server) searchRubrics(c *gin.Context) {
 		s.fail(c, fault.Param("q", "is required"))
 		return
 	}
-	if len(q) > 4*evaluation.MaxQuestionRunes {
-		s.fail(c, fault.Param("q", "is too long"))
+	if utf8.RuneCountInString(q) > evaluation.MaxQuestionRunes {
+		s.fail(c, fault.Param("q", fmt.Sprintf("must be at most %d characters", evaluation.MaxQuestionRunes)))
 		return
 	}
 	k, err := limitParam(c, "k", 5, 20)

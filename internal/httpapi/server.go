@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -48,8 +49,10 @@ func New(svc *evaluation.Service, cfg Config, log *slog.Logger) *Server {
 	s := &Server{svc: svc, cfg: cfg, log: log, engine: e}
 	e.Use(s.requestID, s.logRequests, s.recover)
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		e.Handle(m, "/healthz", s.healthz)
+		e.Handle(m, "/readyz", s.readyz)
+	}
 	v1 := e.Group("/v1")
 	v1.POST("/evaluations", s.createEvaluation)
 	v1.GET("/evaluations", s.listEvaluations)
@@ -90,11 +93,15 @@ func (s *Server) readyz(c *gin.Context) {
 
 const requestIDHeader = "X-Request-Id"
 
+// validRequestID accepts the ids proxies and clients commonly send, and
+// nothing that could forge log fields or headers.
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
 // requestID tags each request so a client can quote it and an operator can
 // find the log line.
 func (s *Server) requestID(c *gin.Context) {
 	id := c.GetHeader(requestIDHeader)
-	if id == "" || len(id) > 64 {
+	if !validRequestID.MatchString(id) {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		id = hex.EncodeToString(b[:])

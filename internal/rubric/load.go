@@ -50,7 +50,19 @@ func Parse(data []byte) (Rubric, error) {
 		}
 		return r, err
 	}
+	r.Normalize()
 	return r, nil
+}
+
+// Normalize replaces absent lists with empty ones, so a rubric reads the
+// same from YAML, JSON and every store.
+func (r *Rubric) Normalize() {
+	if r.Aliases == nil {
+		r.Aliases = []string{}
+	}
+	if r.Tags == nil {
+		r.Tags = []string{}
+	}
 }
 
 // Load reads every *.yaml file at the top of fsys, checks each rubric and the

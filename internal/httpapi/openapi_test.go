@@ -1,0 +1,723 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/assay-dev/assay/internal/embed"
+	"github.com/assay-dev/assay/internal/evaluation"
+	"github.com/assay-dev/assay/internal/fault"
+	"github.com/assay-dev/assay/internal/grader"
+	"github.com/assay-dev/assay/internal/httpapi"
+	"github.com/assay-dev/assay/internal/memory"
+	"github.com/assay-dev/assay/internal/rubric"
+	"github.com/assay-dev/assay/rubrics"
+)
+
+const problemBase = "https://github.com/assay-dev/assay/blob/main/docs/problems.md#"
+
+// spec is the OpenAPI document as the server serves it, validated, with a
+// router over its paths.
+type spec struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+// loadSpec fetches GET /openapi.yaml through the router, checks that it is
+// the file in this directory, and loads and validates it.
+func loadSpec(t *testing.T, f *fixture) *spec {
+	t.Helper()
+	rec := f.do(http.MethodGet, "/openapi.yaml", "", "")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /openapi.yaml: status = %d, want 200", rec.Code)
+	}
+	file, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rec.Body.Bytes(), file) {
+		t.Fatal("GET /openapi.yaml does not serve openapi.yaml")
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(rec.Body.Bytes())
+	if err != nil {
+		t.Fatalf("loading openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(loader.Context, openapi3.EnableExamplesValidation()); err != nil {
+		t.Fatalf("openapi.yaml is not a valid OpenAPI document: %v", err)
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("routing openapi.yaml: %v", err)
+	}
+	return &spec{doc: doc, router: router}
+}
+
+var filterOptions = &openapi3filter.Options{
+	// A status the document does not list for the operation is a mismatch.
+	IncludeResponseStatus: true,
+	MultiError:            true,
+}
+
+// checkRequest validates a request built from method, path, contentType
+// and body against the document. It returns the route (nil when the
+// document has no operation for the request) and the validation error.
+func (s *spec) checkRequest(t *testing.T, method, path, contentType, body string, header http.Header) (*openapi3filter.RequestValidationInput, error) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		return nil, err
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: filterOptions}
+	return in, openapi3filter.ValidateRequest(context.Background(), in)
+}
+
+// checkResponse validates a recorded response against the operation of in.
+func (s *spec) checkResponse(in *openapi3filter.RequestValidationInput, rec *httptest.ResponseRecorder) error {
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 rec.Code,
+		Header:                 rec.Header(),
+		Options:                filterOptions,
+	}
+	out.SetBodyBytes(rec.Body.Bytes())
+	return openapi3filter.ValidateResponse(context.Background(), out)
+}
+
+// checkProblem validates a response that no operation describes (an
+// unknown path, a method a path lacks) against a component schema.
+func (s *spec) checkProblem(rec *httptest.ResponseRecorder, schema string) error {
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		return errors.New("Content-Type is " + ct + ", want application/problem+json")
+	}
+	if rec.Header().Get("X-Request-Id") == "" {
+		return errors.New("no X-Request-Id header")
+	}
+	ref := s.doc.Components.Schemas[schema]
+	if ref == nil {
+		return errors.New("no component schema " + schema)
+	}
+	var v any
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		return err
+	}
+	return ref.Value.VisitJSON(v, openapi3.EnableJSONSchema2020(), openapi3.MultiErrors())
+}
+
+// stubGrader fails in a chosen way.
+type stubGrader struct {
+	kind    string
+	grading evaluation.Grading
+	err     error
+}
+
+func (g stubGrader) Kind() string { return g.kind }
+
+func (g stubGrader) Grade(context.Context, evaluation.GradeInput) (evaluation.Grading, error) {
+	return g.grading, g.err
+}
+
+// errStore is a memory store that fails every call a request makes with
+// err; the calls that load the bank at start work.
+type errStore struct {
+	*memory.Store
+	err error
+}
+
+var errDiskOnFire = errors.New("disk on fire")
+
+// unavailable is how a store reports that its database is down.
+var unavailable = fault.Wrap(errDiskOnFire, fault.Unavailable, "the database is unavailable; retry later")
+
+func (s errStore) Ping(context.Context) error { return s.err }
+func (s errStore) Rubric(context.Context, string) (rubric.Rubric, error) {
+	return rubric.Rubric{}, s.err
+}
+func (s errStore) RubricVersion(context.Context, string, int) (rubric.Rubric, error) {
+	return rubric.Rubric{}, s.err
+}
+func (s errStore) ListRubrics(context.Context, evaluation.RubricFilter) ([]rubric.Rubric, error) {
+	return nil, s.err
+}
+func (s errStore) CreateRubric(context.Context, rubric.Rubric) (rubric.Rubric, error) {
+	return rubric.Rubric{}, s.err
+}
+func (s errStore) UpdateRubric(context.Context, rubric.Rubric) (rubric.Rubric, error) {
+	return rubric.Rubric{}, s.err
+}
+func (s errStore) ArchiveRubric(context.Context, string) error { return s.err }
+func (s errStore) SearchRubrics(context.Context, string, []float32, int) ([]evaluation.Match, error) {
+	return nil, s.err
+}
+func (s errStore) CreateEvaluation(context.Context, evaluation.Evaluation) error { return s.err }
+func (s errStore) Evaluation(context.Context, string) (evaluation.Evaluation, error) {
+	return evaluation.Evaluation{}, s.err
+}
+func (s errStore) ListEvaluations(context.Context, evaluation.EvaluationFilter) ([]evaluation.Evaluation, error) {
+	return nil, s.err
+}
+
+// newFixtureWithGraders is newFixtureWithStore with extra graders beside
+// the heuristic one, which stays the default.
+func newFixtureWithGraders(t *testing.T, store evaluation.Store, extra ...evaluation.Grader) *fixture {
+	t.Helper()
+	bank, err := rubric.Load(rubrics.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	graders := append([]evaluation.Grader{grader.Heuristic{}}, extra...)
+	svc := evaluation.NewService(store, embed.NewLocalForBank(bank), graders,
+		evaluation.Config{MatchThreshold: 0.20, MaxAnswerRunes: 2000}, log)
+	if _, err := svc.SyncRubrics(context.Background(), bank); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, handler: httpapi.New(svc, httpapi.Config{MaxBodyBytes: 16 << 10}, log), store: store}
+}
+
+// rubricBody returns the bank rubric id as a JSON body, changed by edit.
+func rubricBody(t *testing.T, f *fixture, id string, edit func(r map[string]any)) string {
+	t.Helper()
+	rec := f.do(http.MethodGet, "/v1/rubrics/"+id, "", "")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET rubric %s: %d %s", id, rec.Code, rec.Body)
+	}
+	r := decode[map[string]any](t, rec)
+	edit(r)
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestOpenAPIDocument(t *testing.T) {
+	s := loadSpec(t, newFixture(t))
+	if got, want := s.doc.OpenAPI, "3.1.0"; got != want {
+		t.Errorf("openapi = %q, want %q", got, want)
+	}
+	if !s.doc.IsOpenAPI31OrLater() {
+		t.Error("the document is not read as OpenAPI 3.1")
+	}
+	// Every route of the server, and nothing else.
+	want := map[string][]string{
+		"/healthz":             {"GET"},
+		"/readyz":              {"GET"},
+		"/openapi.yaml":        {"GET"},
+		"/v1/evaluations":      {"GET", "POST"},
+		"/v1/evaluations/{id}": {"GET"},
+		"/v1/rubrics":          {"GET", "POST"},
+		"/v1/rubrics/search":   {"GET"},
+		"/v1/rubrics/{id}":     {"DELETE", "GET", "PUT"},
+	}
+	got := map[string][]string{}
+	for path, item := range s.doc.Paths.Map() {
+		for _, m := range []string{"DELETE", "GET", "PATCH", "POST", "PUT"} {
+			if item.GetOperation(m) != nil {
+				got[path] = append(got[path], m)
+			}
+		}
+	}
+	if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+		t.Errorf("paths and methods:\ngot  %s\nwant %s", g, w)
+	}
+	for _, name := range []string{"Evaluation", "RubricRef", "Score", "CriterionResult", "Evidence", "KeyPointResult",
+		"MisconceptionFound", "FollowUp", "GraderInfo", "Usage", "Rubric", "RubricSummary", "EvaluationPage",
+		"RubricPage", "SearchResult", "Problem", "CreateEvaluationRequest"} {
+		if s.doc.Components.Schemas[name] == nil {
+			t.Errorf("no component schema %s", name)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestOpenAPIConformance drives requests through the real router and checks
+// each request and response against the document: the document must
+// accept every request the server accepts (and reject the malformed ones it
+// can describe), and describe every response exactly, status included.
+func TestOpenAPIConformance(t *testing.T) {
+	main := newFixture(t)
+	s := loadSpec(t, main)
+	// A server whose database is down, one whose database fails in an
+	// unexpected way, and one with graders that fail.
+	down := newFixtureWithStore(t, errStore{memory.New(), unavailable})
+	broken := newFixtureWithStore(t, errStore{memory.New(), errDiskOnFire})
+	graders := newFixtureWithGraders(t, memory.New(),
+		stubGrader{kind: "flaky", err: &fault.Error{Kind: fault.Unavailable, Message: "the grading model is rate limited; retry later",
+			RetryAfter: 30 * time.Second, Err: errDiskOnFire}},
+		stubGrader{kind: "broken"}, // grades no criterion: an invalid grading
+	)
+
+	// State the table refers to: an evaluation and a cursor.
+	var evalID string
+	for _, body := range []map[string]any{
+		{"rubric_id": "db-acid", "answer": "Atomicity means all or nothing.", "candidate_ref": "cand-7"},
+		{"question": rateLimitQuestion, "answer": rateLimitAnswer, "metadata": map[string]string{"source": "test"}},
+	} {
+		rec := main.post(body)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("setup: POST /v1/evaluations = %d %s", rec.Code, rec.Body)
+		}
+		evalID = decode[evaluation.Evaluation](t, rec).ID
+	}
+	evalCursor := decode[struct {
+		NextCursor string `json:"next_cursor"`
+	}](t, main.do(http.MethodGet, "/v1/evaluations?limit=1", "", "")).NextCursor
+	rubricCursor := decode[struct {
+		NextCursor string `json:"next_cursor"`
+	}](t, main.do(http.MethodGet, "/v1/rubrics?limit=3", "", "")).NextCursor
+	if evalCursor == "" || rubricCursor == "" {
+		t.Fatal("setup: no next_cursor")
+	}
+
+	copyOf := func(id string, edit func(map[string]any)) string {
+		return rubricBody(t, main, "db-acid", func(r map[string]any) {
+			r["id"] = id
+			delete(r, "version")
+			if edit != nil {
+				edit(r)
+			}
+		})
+	}
+	newRubric := copyOf("db-acid-copy", nil)
+	changed := copyOf("db-acid-copy", func(r map[string]any) { r["title"] = "ACID, revised" })
+	noID := copyOf("db-acid-copy", func(r map[string]any) { delete(r, "id"); r["title"] = "ACID, again" })
+	wrongID := copyOf("db-acid-other", nil)
+	fewCriteria := copyOf("db-acid-few", func(r map[string]any) { r["criteria"] = r["criteria"].([]any)[:1] })
+	dupCriteria := copyOf("db-acid-dup", func(r map[string]any) {
+		cs := r["criteria"].([]any)
+		cs[1].(map[string]any)["id"] = cs[0].(map[string]any)["id"]
+	})
+	badTerms := copyOf("db-acid-terms", func(r map[string]any) {
+		kp := r["criteria"].([]any)[0].(map[string]any)["key_points"].([]any)[0].(map[string]any)
+		kp["terms"] = []string{"Upper Case", "x", "y"}
+	})
+	noAliases := copyOf("db-acid-bare", func(r map[string]any) { delete(r, "aliases"); delete(r, "tags") })
+	huge := `{"answer": "` + strings.Repeat("x", 17<<10) + `"}`
+	hugeRubric := `{"id": "big", "title": "` + strings.Repeat("x", 17<<10) + `"}`
+	longQ := strings.Repeat("a", 8001)
+
+	type routeKind int
+	const (
+		routed      routeKind = iota
+		noPath                // 404 from the router: the document has no such path
+		noOperation           // 405: the path exists, the method does not
+	)
+	tests := []struct {
+		name        string
+		f           *fixture // main unless set
+		method      string
+		path        string
+		contentType string
+		body        string
+		header      http.Header
+		wantStatus  int
+		wantType    string // problem type slug, for problem responses
+		// reqValid says whether the document accepts the request. Some
+		// requests it accepts fail for reasons it cannot express (state,
+		// configured limits).
+		reqValid    bool
+		route       routeKind
+		wantHeaders map[string]string // headers the response must carry
+	}{
+		// Operations.
+		{name: "healthz", method: "GET", path: "/healthz", wantStatus: 200, reqValid: true},
+		{name: "readyz", method: "GET", path: "/readyz", wantStatus: 200, reqValid: true},
+		{name: "readyz with the store down", f: down, method: "GET", path: "/readyz", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "readyz with the store failing unexpectedly", f: broken, method: "GET", path: "/readyz", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "openapi.yaml", method: "GET", path: "/openapi.yaml", wantStatus: 200, reqValid: true},
+		{name: "request id is echoed", method: "GET", path: "/healthz", header: http.Header{"X-Request-Id": {"req-42"}}, wantStatus: 200, reqValid: true},
+
+		// POST /v1/evaluations.
+		{name: "grade by question", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body:       `{"question":"` + rateLimitQuestion + `","answer":"` + rateLimitAnswer + `","candidate_ref":"c1","metadata":{"k":"v"},"grader":"heuristic","samples":0}`,
+			wantStatus: 201, reqValid: true},
+		{name: "grade by rubric id", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`, wantStatus: 201, reqValid: true},
+		{name: "grade by answer", method: "POST", path: "/v1/evaluations", contentType: "application/json; charset=utf-8",
+			body: `{"answer":"` + rateLimitAnswer + `"}`, wantStatus: 201, reqValid: true},
+		{name: "flags on a keyword list", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"api-rate-limiting","answer":"token bucket, redis, 429, retry-after, sliding window"}`, wantStatus: 201, reqValid: true},
+		{name: "malformed JSON", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"answer": `, wantStatus: 400, wantType: "malformed-request"},
+		{name: "empty body", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: ``, wantStatus: 400, wantType: "malformed-request"},
+		{name: "not an object", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `[1,2]`, wantStatus: 400, wantType: "malformed-request"},
+		// kin-openapi reads only the first JSON value of a body.
+		{name: "two values", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"answer":"a"} {}`, wantStatus: 400, wantType: "malformed-request", reqValid: true},
+		{name: "unknown field", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"answer":"a","score":100}`, wantStatus: 400, wantType: "malformed-request"},
+		{name: "wrong type", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"answer":42}`, wantStatus: 400, wantType: "malformed-request"},
+		{name: "body too large", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: huge, wantStatus: 413, wantType: "too-large", reqValid: true},
+		{name: "text/plain", method: "POST", path: "/v1/evaluations", contentType: "text/plain", body: `{"answer":"a"}`, wantStatus: 415, wantType: "unsupported-media-type"},
+		{name: "no content type", method: "POST", path: "/v1/evaluations", body: `{"answer":"a"}`, wantStatus: 415, wantType: "unsupported-media-type"},
+		{name: "missing answer", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"question":"What is ACID?"}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "blank answer", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"answer":"  "}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "answer over the configured limit", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"answer":"` + strings.Repeat("a", 2001) + `"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "question too long", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"answer":"a b","question":"` + strings.Repeat("q", 2001) + `"}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "samples out of range", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"answer":"a b","samples":10}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "metadata value too long", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"answer":"a b","metadata":{"k":"` + strings.Repeat("v", 513) + `"}}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "unknown rubric id", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"answer":"a b c","rubric_id":"no-such-rubric"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "unknown grader", method: "POST", path: "/v1/evaluations", contentType: "application/json", body: `{"answer":"a b c","grader":"oracle"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "no matching rubric", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"question":"What is the best pizza place in Naples?","answer":"Da Michele."}`, wantStatus: 422, wantType: "no-matching-rubric", reqValid: true},
+		{name: "no rubric matches the answer", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"answer":"Da Michele, on Via Cesare Sersale."}`, wantStatus: 422, wantType: "no-matching-rubric", reqValid: true},
+		{name: "grader returns an invalid grading", f: graders, method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing.","grader":"broken"}`, wantStatus: 502, wantType: "grader-failed", reqValid: true},
+		{name: "grader unavailable", f: graders, method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing.","grader":"flaky"}`, wantStatus: 503, wantType: "unavailable", reqValid: true,
+			wantHeaders: map[string]string{"Retry-After": "30"}},
+
+		// GET /v1/evaluations and /v1/evaluations/{id}.
+		{name: "list evaluations", method: "GET", path: "/v1/evaluations", wantStatus: 200, reqValid: true},
+		{name: "list a page with a cursor", method: "GET", path: "/v1/evaluations?limit=1&cursor=" + evalCursor, wantStatus: 200, reqValid: true},
+		{name: "list filtered", method: "GET", path: "/v1/evaluations?limit=100&rubric_id=db-acid&candidate_ref=cand-7", wantStatus: 200, reqValid: true},
+		{name: "limit 0", method: "GET", path: "/v1/evaluations?limit=0", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "limit 101", method: "GET", path: "/v1/evaluations?limit=101", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "limit not a number", method: "GET", path: "/v1/evaluations?limit=ten", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "bad cursor", method: "GET", path: "/v1/evaluations?cursor=%21%21", wantStatus: 400, wantType: "invalid-parameter", reqValid: true},
+		{name: "rubric cursor for evaluations", method: "GET", path: "/v1/evaluations?cursor=" + rubricCursor, wantStatus: 400, wantType: "invalid-parameter", reqValid: true},
+		{name: "list with the store failing", f: broken, method: "GET", path: "/v1/evaluations", wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "list with the store down", f: down, method: "GET", path: "/v1/evaluations", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "get evaluation", method: "GET", path: "/v1/evaluations/" + evalID, wantStatus: 200, reqValid: true},
+		{name: "unknown evaluation", method: "GET", path: "/v1/evaluations/0190f0e0-0000-7000-8000-000000000000", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "malformed evaluation id", method: "GET", path: "/v1/evaluations/not-a-uuid", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "get evaluation with the store down", f: down, method: "GET", path: "/v1/evaluations/" + evalID, wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "get evaluation with the store failing", f: broken, method: "GET", path: "/v1/evaluations/" + evalID, wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "grade with the store down", f: down, method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`, wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "grade with the store failing", f: broken, method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"question":"What is ACID?","answer":"Atomicity: all or nothing."}`, wantStatus: 500, wantType: "internal", reqValid: true},
+
+		// GET /v1/rubrics, /v1/rubrics/search and /v1/rubrics/{id}.
+		{name: "list rubrics", method: "GET", path: "/v1/rubrics", wantStatus: 200, reqValid: true},
+		{name: "list rubrics by tag with a cursor", method: "GET", path: "/v1/rubrics?limit=2&tag=api&cursor=" + rubricCursor, wantStatus: 200, reqValid: true},
+		{name: "rubrics limit 101", method: "GET", path: "/v1/rubrics?limit=101", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "rubrics bad cursor", method: "GET", path: "/v1/rubrics?cursor=" + evalCursor, wantStatus: 400, wantType: "invalid-parameter", reqValid: true},
+		{name: "search", method: "GET", path: "/v1/rubrics/search?q=how+do+caches+go+stale&k=3", wantStatus: 200, reqValid: true},
+		{name: "search with the default k", method: "GET", path: "/v1/rubrics/search?q=pizza", wantStatus: 200, reqValid: true},
+		{name: "search without q", method: "GET", path: "/v1/rubrics/search", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "search with blank q", method: "GET", path: "/v1/rubrics/search?q=%20%20", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "search q too long", method: "GET", path: "/v1/rubrics/search?q=" + longQ, wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "search k 0", method: "GET", path: "/v1/rubrics/search?q=cache&k=0", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "search k 21", method: "GET", path: "/v1/rubrics/search?q=cache&k=21", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "get rubric", method: "GET", path: "/v1/rubrics/db-acid", wantStatus: 200, reqValid: true},
+		{name: "get rubric version", method: "GET", path: "/v1/rubrics/db-acid?version=1", wantStatus: 200, reqValid: true},
+		{name: "rubric version 0", method: "GET", path: "/v1/rubrics/db-acid?version=0", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "rubric version x", method: "GET", path: "/v1/rubrics/db-acid?version=x", wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "unknown rubric", method: "GET", path: "/v1/rubrics/no-such-rubric", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "unknown rubric version", method: "GET", path: "/v1/rubrics/db-acid?version=99", wantStatus: 404, wantType: "not-found", reqValid: true},
+
+		// The life of a rubric: create, conflict, update, archive, revive.
+		{name: "create rubric", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: newRubric, wantStatus: 201, reqValid: true},
+		{name: "create rubric without aliases or tags", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: noAliases, wantStatus: 201, reqValid: true},
+		{name: "get a rubric without aliases or tags", method: "GET", path: "/v1/rubrics/db-acid-bare", wantStatus: 200, reqValid: true},
+		{name: "create an active id", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: newRubric, wantStatus: 409, wantType: "conflict", reqValid: true},
+		{name: "create with too few criteria", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: fewCriteria, wantStatus: 422, wantType: "invalid-field"},
+		{name: "create with duplicate criterion ids", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: dupCriteria, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "create with upper-case terms", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: badTerms, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "create an empty rubric", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: `{"id":"x"}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "create with a bad id", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: strings.Replace(newRubric, `"db-acid-copy"`, `"Not A Slug"`, 1), wantStatus: 422, wantType: "invalid-field"},
+		{name: "create with an unknown field", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: `{"id":"x","answer":1}`, wantStatus: 400, wantType: "malformed-request"},
+		{name: "create too large", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: hugeRubric, wantStatus: 413, wantType: "too-large"},
+		{name: "create as text", method: "POST", path: "/v1/rubrics", contentType: "text/plain", body: newRubric, wantStatus: 415, wantType: "unsupported-media-type"},
+		{name: "update rubric", method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: changed, wantStatus: 200, reqValid: true},
+		{name: "update rubric without id", method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: noID, wantStatus: 200, reqValid: true},
+		{name: "update with another id", method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: wrongID, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "update with too few criteria", method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: strings.Replace(fewCriteria, `"db-acid-few"`, `"db-acid-copy"`, 1), wantStatus: 422, wantType: "invalid-field"},
+		{name: "update unknown rubric", method: "PUT", path: "/v1/rubrics/no-such-rubric", contentType: "application/json", body: copyOf("no-such-rubric", nil), wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "update malformed", method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: `{"title": }`, wantStatus: 400, wantType: "malformed-request"},
+		{name: "update as text", method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "text/plain", body: changed, wantStatus: 415, wantType: "unsupported-media-type"},
+		{name: "update too large", method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: hugeRubric, wantStatus: 413, wantType: "too-large"},
+		{name: "archive rubric", method: "DELETE", path: "/v1/rubrics/db-acid-copy", wantStatus: 204, reqValid: true},
+		{name: "archive it again", method: "DELETE", path: "/v1/rubrics/db-acid-copy", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "get archived rubric", method: "GET", path: "/v1/rubrics/db-acid-copy", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "get archived version", method: "GET", path: "/v1/rubrics/db-acid-copy?version=2", wantStatus: 200, reqValid: true},
+		{name: "update archived rubric", method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: changed, wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "revive archived rubric", method: "POST", path: "/v1/rubrics", contentType: "application/json", body: newRubric, wantStatus: 201, reqValid: true},
+
+		// The rubric operations with the database down or failing.
+		{name: "list rubrics, store down", f: down, method: "GET", path: "/v1/rubrics", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "list rubrics, store failing", f: broken, method: "GET", path: "/v1/rubrics", wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "search, store down", f: down, method: "GET", path: "/v1/rubrics/search?q=cache", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "search, store failing", f: broken, method: "GET", path: "/v1/rubrics/search?q=cache", wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "get rubric, store down", f: down, method: "GET", path: "/v1/rubrics/db-acid", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "get rubric version, store failing", f: broken, method: "GET", path: "/v1/rubrics/db-acid?version=1", wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "create rubric, store down", f: down, method: "POST", path: "/v1/rubrics", contentType: "application/json", body: newRubric, wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "create rubric, store failing", f: broken, method: "POST", path: "/v1/rubrics", contentType: "application/json", body: newRubric, wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "update rubric, store down", f: down, method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: changed, wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "update rubric, store failing", f: broken, method: "PUT", path: "/v1/rubrics/db-acid-copy", contentType: "application/json", body: changed, wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "archive rubric, store down", f: down, method: "DELETE", path: "/v1/rubrics/db-acid", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "archive rubric, store failing", f: broken, method: "DELETE", path: "/v1/rubrics/db-acid", wantStatus: 500, wantType: "internal", reqValid: true},
+
+		// Requests no operation describes.
+		{name: "unknown path", method: "GET", path: "/v1/nothing-here", wantStatus: 404, wantType: "not-found", route: noPath},
+		{name: "trailing slash", method: "GET", path: "/v1/evaluations/", wantStatus: 404, wantType: "not-found", route: noPath},
+		{name: "DELETE on evaluations", method: "DELETE", path: "/v1/evaluations", wantStatus: 405, wantType: "method-not-allowed", route: noOperation,
+			wantHeaders: map[string]string{"Allow": "GET, POST"}},
+		{name: "PATCH on a rubric", method: "PATCH", path: "/v1/rubrics/db-acid", contentType: "application/json", body: `{}`, wantStatus: 405, wantType: "method-not-allowed", route: noOperation,
+			wantHeaders: map[string]string{"Allow": "GET, PUT, DELETE"}},
+	}
+
+	covered := map[string]map[int]bool{} // operation id -> statuses seen
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.f
+			if f == nil {
+				f = main
+			}
+			in, reqErr := s.checkRequest(t, tt.method, tt.path, tt.contentType, tt.body, tt.header)
+
+			var rec *httptest.ResponseRecorder
+			if tt.header != nil {
+				req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+				if tt.contentType != "" {
+					req.Header.Set("Content-Type", tt.contentType)
+				}
+				for k, vs := range tt.header {
+					req.Header[k] = vs
+				}
+				rec = httptest.NewRecorder()
+				f.handler.ServeHTTP(rec, req)
+				if got, want := rec.Header().Get("X-Request-Id"), tt.header.Get("X-Request-Id"); got != want {
+					t.Errorf("X-Request-Id = %q, want %q (echoed)", got, want)
+				}
+			} else {
+				rec = f.do(tt.method, tt.path, tt.contentType, tt.body)
+			}
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if tt.wantType != "" {
+				if got := decode[problem](t, rec).Type; got != problemBase+tt.wantType {
+					t.Errorf("problem type = %q, want %q", got, problemBase+tt.wantType)
+				}
+			}
+			for k, want := range tt.wantHeaders {
+				if got := rec.Header().Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+
+			if tt.route != routed {
+				want := routers.ErrPathNotFound
+				schema := "NotFoundProblem"
+				if tt.route == noOperation {
+					want, schema = routers.ErrMethodNotAllowed, "MethodNotAllowedProblem"
+				}
+				if !errors.Is(reqErr, want) {
+					t.Errorf("routing in the document: got %v, want %v", reqErr, want)
+				}
+				if err := s.checkProblem(rec, schema); err != nil {
+					t.Errorf("response does not match %s: %v\nbody: %s", schema, err, rec.Body)
+				}
+				return
+			}
+			if in == nil {
+				t.Fatalf("the document has no operation for %s %s: %v", tt.method, tt.path, reqErr)
+			}
+			if got := reqErr == nil; got != tt.reqValid {
+				t.Errorf("document accepts the request = %v, want %v (error: %v)", got, tt.reqValid, reqErr)
+			}
+			if err := s.checkResponse(in, rec); err != nil {
+				t.Errorf("response does not match the document: %v\nheaders: %v\nbody: %.2000s", err, rec.Header(), rec.Body)
+			}
+			op := in.Route.Operation.OperationID
+			if covered[op] == nil {
+				covered[op] = map[int]bool{}
+			}
+			covered[op][rec.Code] = true
+		})
+	}
+
+	// Every documented response of every operation was seen, and so every
+	// route and status the document promises has been checked against the
+	// server.
+	t.Run("coverage", func(t *testing.T) {
+		for path, item := range s.doc.Paths.Map() {
+			for method, op := range item.Operations() {
+				for code := range op.Responses.Map() {
+					var status int
+					if err := json.Unmarshal([]byte(code), &status); err != nil {
+						t.Errorf("%s %s: response %q is not a status", method, path, code)
+						continue
+					}
+					if !covered[op.OperationID][status] {
+						t.Errorf("%s %s (%s): status %d documented but never exercised", method, path, op.OperationID, status)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestOpenAPIRejectsMismatches makes sure the checks above can fail: real
+// responses, altered, must not match the document.
+func TestOpenAPIRejectsMismatches(t *testing.T) {
+	f := newFixture(t)
+	s := loadSpec(t, f)
+	body := `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`
+	tests := []struct {
+		name  string
+		alter func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder
+	}{
+		{"score missing", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) { delete(m, "score") })
+		}},
+		{"band not a band", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) { m["score"].(map[string]any)["band"] = "excellent" })
+		}},
+		{"level above 4", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) { m["criteria"].([]any)[0].(map[string]any)["level"] = 5 })
+		}},
+		{"unknown flag", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) { m["flags"] = []string{"genius"} })
+		}},
+		{"no Location", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec.Header().Del("Location")
+			return rec
+		}},
+		{"no X-Request-Id", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec.Header().Del("X-Request-Id")
+			return rec
+		}},
+		{"undocumented status", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec.Code = http.StatusTeapot
+			return rec
+		}},
+		{"problem as application/json", func(*httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec := f.do("POST", "/v1/evaluations", "application/json", `{"answer":" "}`)
+			rec.Header().Set("Content-Type", "application/json")
+			return rec
+		}},
+		{"wrong problem type for the status", func(*httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec := f.do("POST", "/v1/evaluations", "application/json", `{"answer":" "}`)
+			return editJSON(t, rec, func(m map[string]any) { m["type"] = problemBase + "conflict" })
+		}},
+		{"no-match problem without candidates", func(*httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec := f.do("POST", "/v1/evaluations", "application/json", `{"question":"What is the best pizza place in Naples?","answer":"Da Michele."}`)
+			return editJSON(t, rec, func(m map[string]any) { delete(m, "candidates") })
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := s.checkRequest(t, "POST", "/v1/evaluations", "application/json", body, nil)
+			if err != nil {
+				t.Fatalf("request: %v", err)
+			}
+			rec := f.do("POST", "/v1/evaluations", "application/json", body)
+			if err := s.checkResponse(in, rec); err != nil {
+				t.Fatalf("the unaltered response does not match: %v", err)
+			}
+			rec = tt.alter(rec)
+			if err := s.checkResponse(in, rec); err == nil {
+				t.Errorf("altered response (%s) matches the document, want a mismatch; body %.300s", tt.name, rec.Body)
+			}
+		})
+	}
+}
+
+// editJSON returns a copy of rec with its JSON body changed by edit.
+func editJSON(t *testing.T, rec *httptest.ResponseRecorder, edit func(map[string]any)) *httptest.ResponseRecorder {
+	t.Helper()
+	m := decode[map[string]any](t, rec)
+	edit(m)
+	out := httptest.NewRecorder()
+	for k, vs := range rec.Header() {
+		out.Header()[k] = vs
+	}
+	out.Code = rec.Code
+	if err := json.NewEncoder(out.Body).Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestProblemDocs checks docs/problems.md against the document: every
+// problem type the document names has a section whose anchor is its slug,
+// and each section's example is a problem of that type.
+func TestProblemDocs(t *testing.T) {
+	s := loadSpec(t, newFixture(t))
+	md, err := os.ReadFile("../../docs/problems.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{} // slug -> section text
+	for _, part := range strings.Split(string(md), "\n## ")[1:] {
+		slug, body, _ := strings.Cut(part, "\n")
+		sections[slug] = body
+	}
+	named := 0
+	for name, ref := range s.doc.Components.Schemas {
+		for _, sub := range ref.Value.AllOf {
+			typ := sub.Value.Properties["type"]
+			if typ == nil || typ.Value.Const == nil {
+				continue
+			}
+			named++
+			slug := strings.TrimPrefix(typ.Value.Const.(string), problemBase)
+			if _, ok := sections[slug]; !ok {
+				t.Errorf("schema %s: problem type %q has no section ## %s in docs/problems.md", name, slug, slug)
+			}
+		}
+	}
+	if named < 12 {
+		t.Errorf("the document names %d problem types, want at least 12", named)
+	}
+	for slug, body := range sections {
+		t.Run(slug, func(t *testing.T) {
+			_, rest, ok := strings.Cut(body, "```json\n")
+			example, _, ok2 := strings.Cut(rest, "```")
+			if !ok || !ok2 {
+				t.Fatal("no JSON example")
+			}
+			var p problem
+			if err := json.Unmarshal([]byte(example), &p); err != nil {
+				t.Fatalf("example is not JSON: %v", err)
+			}
+			if got, want := p.Type, problemBase+slug; got != want {
+				t.Errorf("example type = %q, want %q", got, want)
+			}
+			if p.Status < 400 || p.Title == "" || p.Detail == "" || !strings.Contains(body, "**"+strconv.Itoa(p.Status)+" "+p.Title+".**") {
+				t.Errorf("example status %d and title %q do not match the section's opening line", p.Status, p.Title)
+			}
+			var v any
+			_ = json.Unmarshal([]byte(example), &v)
+			if err := s.doc.Components.Schemas["Problem"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+				t.Errorf("example does not match the Problem schema: %v", err)
+			}
+		})
+	}
+}
