@@ -88,7 +88,7 @@ func TestServeZeroConfig(t *testing.T) {
 		t.Fatalf("status = %d, want 201", resp.StatusCode)
 	}
 	var e struct {
-		Rubric struct{ ID string }
+		Rubric   struct{ ID string }
 		Criteria []struct {
 			Level    int
 			Evidence []struct{ Quote string }

@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"fmt"
-	"unicode/utf8"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
