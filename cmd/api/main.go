@@ -31,6 +31,10 @@ const usage = `Assay grades written answers to technical questions against rubri
 Usage:
   api [serve] [flags]        serve the HTTP API (flags: api serve -h)
   api rubrics lint [DIR]     check rubric files (default: the embedded bank)
+  api rubrics sync           store the rubric files in PostgreSQL (new versions for changed ones)
+  api migrate                apply the database migrations (the server also does at start-up)
+  api keys create --name NAME --scopes grade,admin
+  api keys list | api keys revoke ID
   api help                   show this help
 `
 
@@ -46,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return serve(ctx, args, getenv, stdout)
 	case "rubrics":
 		return rubricsCmd(ctx, args, getenv, stdout)
+	case "migrate":
+		return migrate(ctx, args, getenv, stdout)
+	case "keys":
+		return keysCmd(ctx, args, getenv, stdout)
 	case "help":
 		_, err := io.WriteString(stdout, usage)
 		return err

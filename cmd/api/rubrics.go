@@ -11,11 +11,13 @@ import (
 	"github.com/assay-dev/assay/rubrics"
 )
 
-func rubricsCmd(_ context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func rubricsCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: api rubrics lint [DIR]")
+		return fmt.Errorf("usage: api rubrics lint [DIR] | api rubrics sync")
 	}
 	switch args[0] {
+	case "sync":
+		return syncRubrics(ctx, args[1:], getenv, stdout)
 	case "lint":
 		if len(args) > 2 {
 			return fmt.Errorf("usage: api rubrics lint [DIR]")
@@ -26,7 +28,7 @@ func rubricsCmd(_ context.Context, args []string, getenv func(string) string, st
 		}
 		return lint(dir, stdout)
 	default:
-		return fmt.Errorf("unknown rubrics command %q (want lint)", args[0])
+		return fmt.Errorf("unknown rubrics command %q (want lint or sync)", args[0])
 	}
 }
 

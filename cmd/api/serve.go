@@ -10,15 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/assay-dev/assay/internal/config"
-	"github.com/assay-dev/assay/internal/embed"
-	"github.com/assay-dev/assay/internal/evaluation"
-	"github.com/assay-dev/assay/internal/grader"
-	"github.com/assay-dev/assay/internal/httpapi"
-	"github.com/assay-dev/assay/internal/memory"
 	"github.com/assay-dev/assay/internal/rubric"
 	"github.com/assay-dev/assay/rubrics"
 )
@@ -67,57 +61,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return nil
-}
-
-// app is the wired server.
-type app struct {
-	handler http.Handler
-	svc     *evaluation.Service
-	closers []func()
-}
-
-func (a *app) close() {
-	for i := len(a.closers) - 1; i >= 0; i-- {
-		a.closers[i]()
-	}
-}
-
-// newApp wires the adapters by hand: store, embedder, graders, service and
-// router.
-func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	bank, err := loadBank(cfg.RubricsDir)
-	if err != nil {
-		return nil, err
-	}
-	seed, err := rubric.Load(rubrics.FS)
-	if err != nil {
-		return nil, fmt.Errorf("embedded rubrics: %w", err)
-	}
-	a := &app{}
-	var store evaluation.Store
-	if cfg.DatabaseURL == "" {
-		store = memory.New()
-		log.Warn("no DATABASE_URL: using the in-memory store; nothing will be persisted")
-	} else {
-		return nil, errors.New("DATABASE_URL is set, but this build has no PostgreSQL store yet")
-	}
-	embedder := embed.NewLocalForBank(seed)
-	graders := []evaluation.Grader{grader.Heuristic{}}
-	svc := evaluation.NewService(store, embedder, graders, evaluation.Config{
-		MatchThreshold: cfg.MatchThreshold,
-		MaxAnswerRunes: cfg.MaxAnswerChars,
-		DefaultGrader:  cfg.Grader,
-	}, log)
-	res, err := svc.SyncRubrics(ctx, bank)
-	if err != nil {
-		a.close()
-		return nil, err
-	}
-	log.Info("rubrics loaded", "count", len(bank), "added", len(res.Added), "updated", len(res.Updated),
-		"embedder", embedder.Model(), "graders", strings.Join(svc.GraderKinds(), ","))
-	a.svc = svc
-	a.handler = httpapi.New(svc, httpapi.Config{MaxBodyBytes: cfg.MaxBodyBytes}, log)
-	return a, nil
 }
 
 // loadBank reads the rubrics from dir, or the embedded bank when dir is

@@ -23,6 +23,27 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	RequestTimeout  time.Duration
+
+	// LLM and embeddings, through any OpenAI-compatible endpoint.
+	OpenAIAPIKey       string
+	OpenAIBaseURL      string
+	LLMModel           string
+	LLMTemperature     float64
+	LLMSeed            string
+	LLMTimeout         time.Duration
+	LLMMaxTokens       int
+	LLMResponseFormat  string
+	LLMMaxAttempts     int
+	LLMPrices          string
+	LLMMaxPromptTokens int
+	EmbeddingModel     string
+
+	// Production API.
+	RequireAuth    bool
+	RateLimitRPS   float64
+	RateLimitBurst int
+	CORSOrigins    string
 }
 
 // setting is one configuration entry: its flag, variable, default and help.
@@ -43,6 +64,23 @@ func (c *Config) settings() []setting {
 		{"log-level", "ASSAY_LOG_LEVEL", "info", "debug, info, warn or error", str(&c.LogLevel)},
 		{"log-format", "ASSAY_LOG_FORMAT", "text", "text or json", str(&c.LogFormat)},
 		{"shutdown-timeout", "ASSAY_SHUTDOWN_TIMEOUT", "15s", "time in-flight requests get to finish on shutdown", duration(&c.ShutdownTimeout)},
+		{"request-timeout", "ASSAY_REQUEST_TIMEOUT", "120s", "deadline of one request, grading included", duration(&c.RequestTimeout)},
+		{"openai-api-key", "OPENAI_API_KEY", "", "API key of the OpenAI-compatible endpoint (never logged)", str(&c.OpenAIAPIKey)},
+		{"openai-base-url", "OPENAI_BASE_URL", "", "base URL of an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 for Ollama", str(&c.OpenAIBaseURL)},
+		{"llm-model", "ASSAY_LLM_MODEL", "", "chat model of the LLM grader; setting it enables the llm grader and makes it the default", str(&c.LLMModel)},
+		{"llm-temperature", "ASSAY_LLM_TEMPERATURE", "0", "sampling temperature; negative omits it (for models that reject it)", float(&c.LLMTemperature)},
+		{"llm-seed", "ASSAY_LLM_SEED", "", "sampling seed sent to the model, empty for none", str(&c.LLMSeed)},
+		{"llm-timeout", "ASSAY_LLM_TIMEOUT", "60s", "timeout of one LLM call", duration(&c.LLMTimeout)},
+		{"llm-max-tokens", "ASSAY_LLM_MAX_TOKENS", "2000", "most completion tokens per grading", integer(&c.LLMMaxTokens)},
+		{"llm-response-format", "ASSAY_LLM_RESPONSE_FORMAT", "json_schema", "json_schema (strict structured outputs), json_object, or text (fenced JSON) for servers without them", str(&c.LLMResponseFormat)},
+		{"llm-max-attempts", "ASSAY_LLM_MAX_ATTEMPTS", "3", "calls per grading, retries of 429, 5xx and timeouts included", integer(&c.LLMMaxAttempts)},
+		{"llm-prices", "ASSAY_LLM_PRICES", "", "USD per million prompt/completion tokens, e.g. gpt-4o-mini=0.15/0.60", str(&c.LLMPrices)},
+		{"llm-max-prompt-tokens", "ASSAY_LLM_MAX_PROMPT_TOKENS", "6000", "refuse (422) a grading whose prompt would exceed this; negative for no limit", integer(&c.LLMMaxPromptTokens)},
+		{"embedding-model", "ASSAY_EMBEDDING_MODEL", "", "embedding model on the OpenAI-compatible endpoint; empty uses the built-in local embedder", str(&c.EmbeddingModel)},
+		{"require-auth", "ASSAY_REQUIRE_AUTH", "false", "require an API key even when none exists", boolean(&c.RequireAuth)},
+		{"rate-limit-rps", "ASSAY_RATE_LIMIT_RPS", "10", "default requests per second per API key (token refill rate)", float(&c.RateLimitRPS)},
+		{"rate-limit-burst", "ASSAY_RATE_LIMIT_BURST", "20", "default burst per API key (bucket size)", integer(&c.RateLimitBurst)},
+		{"cors-origins", "ASSAY_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser; * for any", str(&c.CORSOrigins)},
 	}
 }
 
@@ -80,6 +118,15 @@ func (c *Config) validate() error {
 		return fmt.Errorf("max body bytes must be at least 1024")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log format must be text or json")
+	case c.RateLimitRPS <= 0 || c.RateLimitBurst < 1:
+		return fmt.Errorf("rate limit must have a positive rate and a burst of at least 1")
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("request timeout must be positive")
+	}
+	if c.LLMSeed != "" {
+		if _, err := strconv.Atoi(c.LLMSeed); err != nil {
+			return fmt.Errorf("ASSAY_LLM_SEED must be an integer")
+		}
 	}
 	return nil
 }
@@ -96,6 +143,10 @@ func Table() [][4]string {
 }
 
 func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+
+func boolean(p *bool) func(string) error {
+	return func(v string) (err error) { *p, err = strconv.ParseBool(v); return err }
+}
 
 func float(p *float64) func(string) error {
 	return func(v string) (err error) { *p, err = strconv.ParseFloat(v, 64); return err }

@@ -51,6 +51,15 @@ type Evaluation struct {
 	FollowUps      []FollowUp           `json:"follow_ups"`
 	Grader         GraderInfo           `json:"grader"`
 	Flags          []string             `json:"flags"`
+	// Cached is true when the grading was reused from an identical earlier
+	// request instead of calling the grader.
+	Cached bool `json:"cached"`
+	// APIKeyID is the key that made the evaluation, empty when the API runs
+	// open.
+	APIKeyID string `json:"api_key_id,omitempty"`
+	// CacheKey identifies the grading inputs (rubric version, answer,
+	// grader, model, prompt); stores index it, clients never see it.
+	CacheKey string `json:"-"`
 }
 
 // RubricRef names the rubric version an answer was graded against.

@@ -2,6 +2,8 @@ package evaluation
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -70,6 +72,17 @@ type Request struct {
 	// Samples asks an LLM grader to grade N times and take the median
 	// level per criterion; 0 means once.
 	Samples int
+	// APIKeyID records the key making the request.
+	APIKeyID string
+	// NoCache forces a fresh grading even when an identical one exists.
+	NoCache bool
+}
+
+// Fingerprinter is implemented by graders whose output depends on more than
+// their kind (model, prompt version, sampling), so that the evaluation
+// cache never serves a grading made with other settings.
+type Fingerprinter interface {
+	Fingerprint() string
 }
 
 // InlineRubric is a rubric sent with the request: a question with a
@@ -81,6 +94,19 @@ type InlineRubric struct {
 	Criteria        []rubric.Criterion
 }
 
+// Observer is told what the service does, for metrics.
+type Observer interface {
+	Graded(kind string, d time.Duration, u *Usage, err error)
+	Matched(similarity float64)
+	Evaluated(band string, cached bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) Graded(string, time.Duration, *Usage, error) {}
+func (noObserver) Matched(float64)                              {}
+func (noObserver) Evaluated(string, bool)                       {}
+
 // Config holds the service's limits and defaults.
 type Config struct {
 	// MatchThreshold is the lowest similarity at which a rubric matches.
@@ -89,6 +115,8 @@ type Config struct {
 	MaxAnswerRunes int
 	// DefaultGrader is the kind used when a request names none.
 	DefaultGrader string
+	// Observer, if set, receives metrics.
+	Observer Observer
 }
 
 // Limits on the small request fields, so that metadata cannot be used to
@@ -119,6 +147,9 @@ func NewService(store Store, embedder Embedder, graders []Grader, cfg Config, lo
 	for _, g := range graders {
 		s.graders[g.Kind()] = g
 	}
+	if s.cfg.Observer == nil {
+		s.cfg.Observer = noObserver{}
+	}
 	if s.cfg.DefaultGrader == "" && len(graders) > 0 {
 		s.cfg.DefaultGrader = graders[0].Kind()
 	}
@@ -139,33 +170,36 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 	if err != nil {
 		return Evaluation{}, err
 	}
+	key := cacheKey(r, req, grader)
+	if !req.NoCache {
+		hit, err := s.store.CachedEvaluation(ctx, key)
+		switch {
+		case err == nil:
+			return s.reuse(ctx, hit, req, ref)
+		case fault.KindOf(err) != fault.NotFound:
+			return Evaluation{}, fmt.Errorf("looking up the evaluation cache: %w", err)
+		}
+	}
 	start := time.Now()
 	g, err := grader.Grade(ctx, GradeInput{Rubric: r, Question: req.Question, Answer: req.Answer, Samples: req.Samples})
+	s.cfg.Observer.Graded(grader.Kind(), time.Since(start), g.Usage, err)
 	if err != nil {
 		return Evaluation{}, fmt.Errorf("grading with %s: %w", grader.Kind(), err)
 	}
 	if err := g.Check(r, req.Answer); err != nil {
 		return Evaluation{}, fault.Wrap(err, fault.Upstream, "the grader returned an invalid grading")
 	}
-	e := Evaluation{
-		ID:             uuid.Must(uuid.NewV7()).String(),
-		Status:         StatusCompleted,
-		CreatedAt:      s.now().UTC().Truncate(time.Microsecond),
-		Question:       req.Question,
-		Answer:         req.Answer,
-		CandidateRef:   req.CandidateRef,
-		Metadata:       req.Metadata,
-		Rubric:         ref,
-		Criteria:       g.Criteria,
-		MissingPoints:  nonNil(g.MissingPoints),
-		Misconceptions: nonNil(g.Misconceptions),
-		Feedback:       g.Feedback,
-		FollowUps:      nonNil(g.FollowUps),
-		Flags:          nonNil(g.Flags),
-		Grader: GraderInfo{Kind: grader.Kind(), Model: g.Model, PromptVersion: g.PromptVersion,
-			Temperature: g.Temperature, Seed: g.Seed, LatencyMS: time.Since(start).Milliseconds(),
-			Tokens: g.Usage, CostUSD: g.CostUSD, Samples: g.Samples, Confidence: g.Confidence},
-	}
+	e := s.newEvaluation(req, ref)
+	e.CacheKey = key
+	e.Criteria = g.Criteria
+	e.MissingPoints = nonNil(g.MissingPoints)
+	e.Misconceptions = nonNil(g.Misconceptions)
+	e.Feedback = g.Feedback
+	e.FollowUps = nonNil(g.FollowUps)
+	e.Flags = nonNil(g.Flags)
+	e.Grader = GraderInfo{Kind: grader.Kind(), Model: g.Model, PromptVersion: g.PromptVersion,
+		Temperature: g.Temperature, Seed: g.Seed, LatencyMS: time.Since(start).Milliseconds(),
+		Tokens: g.Usage, CostUSD: g.CostUSD, Samples: g.Samples, Confidence: g.Confidence}
 	if e.Question == "" {
 		e.Question = r.Question
 	}
@@ -173,13 +207,63 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 	if err := s.store.CreateEvaluation(ctx, e); err != nil {
 		return Evaluation{}, fmt.Errorf("storing evaluation: %w", err)
 	}
+	s.cfg.Observer.Evaluated(e.Score.Band, false)
 	return e, nil
+}
+
+// newEvaluation starts an evaluation of req against the rubric ref.
+func (s *Service) newEvaluation(req Request, ref RubricRef) Evaluation {
+	return Evaluation{
+		ID:           uuid.Must(uuid.NewV7()).String(),
+		Status:       StatusCompleted,
+		CreatedAt:    s.now().UTC().Truncate(time.Microsecond),
+		Question:     req.Question,
+		Answer:       req.Answer,
+		CandidateRef: req.CandidateRef,
+		Metadata:     req.Metadata,
+		APIKeyID:     req.APIKeyID,
+		Rubric:       ref,
+	}
+}
+
+// reuse stores a new evaluation that copies the grading of an identical
+// earlier one: same rubric version, answer, grader and settings.
+func (s *Service) reuse(ctx context.Context, hit Evaluation, req Request, ref RubricRef) (Evaluation, error) {
+	e := s.newEvaluation(req, ref)
+	e.Question = hit.Question
+	e.Score, e.Criteria, e.MissingPoints, e.Misconceptions = hit.Score, hit.Criteria, hit.MissingPoints, hit.Misconceptions
+	e.Feedback, e.FollowUps, e.Grader, e.Flags = hit.Feedback, hit.FollowUps, hit.Grader, hit.Flags
+	e.Grader.LatencyMS = 0
+	e.Cached = true
+	e.CacheKey = hit.CacheKey
+	if err := s.store.CreateEvaluation(ctx, e); err != nil {
+		return Evaluation{}, fmt.Errorf("storing evaluation: %w", err)
+	}
+	s.cfg.Observer.Evaluated(e.Score.Band, true)
+	return e, nil
+}
+
+// cacheKey identifies everything a grading depends on. The answer is the
+// normalised one the grader sees, so offsets in a reused grading still
+// point at the right text.
+func cacheKey(r rubric.Rubric, req Request, g Grader) string {
+	h := sha256.New()
+	fp := ""
+	if f, ok := g.(Fingerprinter); ok {
+		fp = f.Fingerprint()
+	}
+	fmt.Fprintf(h, "%s\x00%d\x00%s\x00%s\x00%d\x00%s\x00", r.ID, r.Version, r.ContentHash(), g.Kind(), req.Samples, fp)
+	h.Write([]byte(req.Answer))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (s *Service) validate(req *Request) error {
 	var fields []fault.FieldError
 	bad := func(ptr, detail string) { fields = append(fields, fault.FieldError{Pointer: ptr, Detail: detail}) }
 	req.Question = strings.TrimSpace(req.Question)
+	// Normalise line ends and surrounding space once, here: evidence
+	// offsets and the cache key both refer to this text.
+	req.Answer = strings.TrimSpace(strings.ReplaceAll(req.Answer, "\r\n", "\n"))
 	req.RubricID = strings.TrimSpace(req.RubricID)
 	if req.Grader == "" {
 		req.Grader = s.cfg.DefaultGrader
@@ -250,6 +334,7 @@ func (s *Service) resolveRubric(ctx context.Context, req Request) (rubric.Rubric
 		return rubric.Rubric{}, RubricRef{}, noMatch(matches, s.cfg.MatchThreshold, by)
 	}
 	m := matches[0]
+	s.cfg.Observer.Matched(m.Similarity)
 	return m.Rubric, RubricRef{ID: m.Rubric.ID, Version: m.Rubric.Version, Title: m.Rubric.Title, Similarity: round(m.Similarity, 4), MatchedBy: by}, nil
 }
 
@@ -276,9 +361,15 @@ func noMatch(matches []Match, threshold float64, by string) error {
 	}
 }
 
-// Get returns one evaluation.
-func (s *Service) Get(ctx context.Context, id string) (Evaluation, error) {
-	return s.store.Evaluation(ctx, id)
+// Get returns one evaluation. With owner set, only an evaluation made by
+// that key is found: another key's evaluation is reported as not found,
+// which does not even confirm that it exists.
+func (s *Service) Get(ctx context.Context, id, owner string) (Evaluation, error) {
+	e, err := s.store.Evaluation(ctx, id)
+	if err == nil && owner != "" && e.APIKeyID != owner {
+		return Evaluation{}, NotFound("evaluation", id)
+	}
+	return e, err
 }
 
 // List returns a page of evaluations and the cursor of the next page, empty

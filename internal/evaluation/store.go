@@ -44,8 +44,12 @@ type Store interface {
 	// with the similarity TopTwo computes from its vectors for model.
 	SearchRubrics(ctx context.Context, model string, vec []float32, k int) ([]Match, error)
 
+	// CreateEvaluation stores e, including its CacheKey.
 	CreateEvaluation(ctx context.Context, e Evaluation) error
 	Evaluation(ctx context.Context, id string) (Evaluation, error)
+	// CachedEvaluation returns the newest completed evaluation with the
+	// cache key, or a fault.NotFound error.
+	CachedEvaluation(ctx context.Context, cacheKey string) (Evaluation, error)
 	// ListEvaluations returns evaluations newest first (created_at, then id,
 	// both descending), starting after f.After when it is set.
 	ListEvaluations(ctx context.Context, f EvaluationFilter) ([]Evaluation, error)
@@ -85,6 +89,8 @@ type Match struct {
 
 // EvaluationFilter selects evaluations for a page.
 type EvaluationFilter struct {
+	// APIKeyID, when set, limits the list to one key's evaluations.
+	APIKeyID     string
 	RubricID     string
 	CandidateRef string
 	After        *Cursor

@@ -35,9 +35,11 @@ const (
 	Unauthorized
 	// Forbidden means the credentials lack the scope for the action.
 	Forbidden
+	// RateLimited means the caller sent too many requests; see RetryAfter.
+	RateLimited
 )
 
-var kindNames = [...]string{"internal", "invalid", "not_found", "no_match", "conflict", "unavailable", "upstream", "too_large", "unauthorized", "forbidden"}
+var kindNames = [...]string{"internal", "invalid", "not_found", "no_match", "conflict", "unavailable", "upstream", "too_large", "unauthorized", "forbidden", "rate_limited"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

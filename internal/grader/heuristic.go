@@ -277,3 +277,6 @@ func comment(c rubric.Criterion, res evaluation.CriterionResult) string {
 	}
 	return out
 }
+
+// Fingerprint implements evaluation.Fingerprinter: the rules version.
+func (Heuristic) Fingerprint() string { return HeuristicModel }

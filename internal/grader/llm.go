@@ -342,3 +342,13 @@ func addFlag(flags []string, add ...string) []string {
 	}
 	return flags
 }
+
+// Fingerprint implements evaluation.Fingerprinter: everything besides the
+// rubric and the answer that changes what the model is asked.
+func (l *LLM) Fingerprint() string {
+	seed := "none"
+	if l.cfg.Seed != nil {
+		seed = strconv.Itoa(*l.cfg.Seed)
+	}
+	return fmt.Sprintf("%s|%s|%g|%s|%s", l.cfg.Model, l.prompts.version, l.cfg.Temperature, seed, l.cfg.ResponseFormat)
+}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -45,6 +46,7 @@ func (s *Server) createEvaluation(c *gin.Context) {
 	er := evaluation.Request{
 		Answer: *req.Answer, Question: req.Question, RubricID: req.RubricID,
 		CandidateRef: req.CandidateRef, Metadata: req.Metadata, Grader: req.Grader, Samples: req.Samples,
+		APIKeyID: caller(c).ID, NoCache: noCache(c.GetHeader("Cache-Control")),
 	}
 	if req.Rubric != nil {
 		er.Inline = &evaluation.InlineRubric{Question: req.Rubric.Question, ReferenceAnswer: req.Rubric.ReferenceAnswer, Criteria: req.Rubric.Criteria}
@@ -59,7 +61,7 @@ func (s *Server) createEvaluation(c *gin.Context) {
 }
 
 func (s *Server) getEvaluation(c *gin.Context) {
-	e, err := s.svc.Get(c.Request.Context(), c.Param("id"))
+	e, err := s.svc.Get(c.Request.Context(), c.Param("id"), owner(c))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -79,7 +81,7 @@ func (s *Server) listEvaluations(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	f := evaluation.EvaluationFilter{RubricID: c.Query("rubric_id"), CandidateRef: c.Query("candidate_ref"), Limit: limit}
+	f := evaluation.EvaluationFilter{APIKeyID: owner(c), RubricID: c.Query("rubric_id"), CandidateRef: c.Query("candidate_ref"), Limit: limit}
 	if cur := c.Query("cursor"); cur != "" {
 		f.After = &evaluation.Cursor{}
 		if err := evaluation.DecodeCursor(cur, f.After); err != nil {
@@ -107,4 +109,14 @@ func limitParam(c *gin.Context, name string, def, maxValue int) (int, error) {
 		return 0, fault.Param(name, "must be an integer from 1 to "+strconv.Itoa(maxValue))
 	}
 	return n, nil
+}
+
+// noCache reports whether a Cache-Control header asks for a fresh grading.
+func noCache(h string) bool {
+	for _, d := range strings.Split(h, ",") {
+		if d = strings.ToLower(strings.TrimSpace(d)); d == "no-cache" || d == "no-store" {
+			return true
+		}
+	}
+	return false
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,14 +18,10 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/assay-dev/assay/internal/embed"
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
-	"github.com/assay-dev/assay/internal/grader"
-	"github.com/assay-dev/assay/internal/httpapi"
 	"github.com/assay-dev/assay/internal/memory"
 	"github.com/assay-dev/assay/internal/rubric"
-	"github.com/assay-dev/assay/rubrics"
 )
 
 const problemBase = "https://github.com/assay-dev/assay/blob/main/docs/problems.md#"
@@ -180,23 +174,6 @@ func (s errStore) ListEvaluations(context.Context, evaluation.EvaluationFilter) 
 	return nil, s.err
 }
 
-// newFixtureWithGraders is newFixtureWithStore with extra graders beside
-// the heuristic one, which stays the default.
-func newFixtureWithGraders(t *testing.T, store evaluation.Store, extra ...evaluation.Grader) *fixture {
-	t.Helper()
-	bank, err := rubric.Load(rubrics.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	graders := append([]evaluation.Grader{grader.Heuristic{}}, extra...)
-	svc := evaluation.NewService(store, embed.NewLocalForBank(bank), graders,
-		evaluation.Config{MatchThreshold: 0.20, MaxAnswerRunes: 2000}, log)
-	if _, err := svc.SyncRubrics(context.Background(), bank); err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{t: t, handler: httpapi.New(svc, httpapi.Config{MaxBodyBytes: 16 << 10}, log), store: store}
-}
 
 // rubricBody returns the bank rubric id as a JSON body, changed by edit.
 func rubricBody(t *testing.T, f *fixture, id string, edit func(r map[string]any)) string {

@@ -49,6 +49,7 @@ var problems = map[fault.Kind]problemKind{
 	fault.TooLarge:     {http.StatusRequestEntityTooLarge, "too-large", "Request too large"},
 	fault.Unauthorized: {http.StatusUnauthorized, "unauthorized", "Unauthorized"},
 	fault.Forbidden:    {http.StatusForbidden, "forbidden", "Forbidden"},
+	fault.RateLimited:  {http.StatusTooManyRequests, "rate-limited", "Too many requests"},
 	fault.Internal:     {http.StatusInternalServerError, "internal", "Internal server error"},
 }
 

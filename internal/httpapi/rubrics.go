@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/assay-dev/assay/internal/auth"
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
 	"github.com/assay-dev/assay/internal/rubric"
@@ -76,6 +77,10 @@ func (s *Server) getRubric(c *gin.Context) {
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	if !caller(c).Has(auth.ScopeAdmin) {
+		// Candidates see what will be graded, not the answer key.
+		r = r.Public()
 	}
 	c.JSON(http.StatusOK, r)
 }

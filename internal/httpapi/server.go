@@ -4,9 +4,11 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,9 +16,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"gopkg.in/yaml.v3"
 
+	"github.com/assay-dev/assay/internal/auth"
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
+	"github.com/assay-dev/assay/internal/idempotency"
+	"github.com/assay-dev/assay/internal/metrics"
+	"github.com/assay-dev/assay/internal/ratelimit"
 )
 
 // openapiDoc is the OpenAPI 3.1 description of this API; tests check every
@@ -25,10 +32,19 @@ import (
 //go:embed openapi.yaml
 var openapiDoc []byte
 
-// Config holds the HTTP layer's limits.
+// Config holds the HTTP layer's dependencies and limits.
 type Config struct {
 	// MaxBodyBytes caps a request body; larger bodies get 413.
 	MaxBodyBytes int64
+	// RequestTimeout bounds each request, grading included.
+	RequestTimeout time.Duration
+	Auth           *auth.Authenticator
+	Limiter        ratelimit.Limiter
+	DefaultLimit   ratelimit.Limit
+	Idempotency    idempotency.Store
+	// CORSOrigins are the origins browsers may call from; "*" allows any.
+	CORSOrigins []string
+	Metrics     *metrics.Metrics
 }
 
 // Server serves the API.
@@ -39,31 +55,52 @@ type Server struct {
 	engine *gin.Engine
 }
 
-// New builds the router.
+// New builds the router. Missing dependencies get in-process defaults: an
+// open API, an in-memory limiter and idempotency store, fresh metrics.
 func New(svc *evaluation.Service, cfg Config, log *slog.Logger) *Server {
+	if cfg.Auth == nil {
+		cfg.Auth = auth.NewAuthenticator(noKeys{}, false)
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = ratelimit.NewMemory()
+	}
+	if cfg.DefaultLimit.RPS <= 0 || cfg.DefaultLimit.Burst < 1 {
+		cfg.DefaultLimit = ratelimit.Limit{RPS: 10, Burst: 20}
+	}
+	if cfg.Idempotency == nil {
+		cfg.Idempotency = idempotency.NewMemory()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	s := &Server{svc: svc, cfg: cfg, log: log, engine: e}
-	e.Use(s.requestID, s.logRequests, s.recover)
+	e.Use(s.requestID, securityHeaders, s.cors, s.logRequests, s.recover, s.deadline)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		e.Handle(m, "/healthz", s.healthz)
 		e.Handle(m, "/readyz", s.readyz)
 	}
-	v1 := e.Group("/v1")
-	v1.POST("/evaluations", s.createEvaluation)
-	v1.GET("/evaluations", s.listEvaluations)
-	v1.GET("/evaluations/:id", s.getEvaluation)
-	v1.GET("/rubrics", s.listRubrics)
-	v1.GET("/rubrics/search", s.searchRubrics)
-	v1.GET("/rubrics/:id", s.getRubric)
-	v1.POST("/rubrics", s.createRubric)
-	v1.PUT("/rubrics/:id", s.updateRubric)
-	v1.DELETE("/rubrics/:id", s.archiveRubric)
+	e.GET("/metrics", gin.WrapH(cfg.Metrics.Handler()))
 	e.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiDoc) })
+	openapiJSON := yamlToJSON(openapiDoc)
+	e.GET("/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openapiJSON) })
+
+	v1 := e.Group("/v1", s.authenticate, s.rateLimit)
+	grade, admin := s.require(auth.ScopeGrade), s.require(auth.ScopeAdmin)
+	v1.POST("/evaluations", grade, s.idempotent, s.createEvaluation)
+	v1.GET("/evaluations", grade, s.listEvaluations)
+	v1.GET("/evaluations/:id", grade, s.getEvaluation)
+	v1.GET("/rubrics", grade, s.listRubrics)
+	v1.GET("/rubrics/search", grade, s.searchRubrics)
+	v1.GET("/rubrics/:id", grade, s.getRubric)
+	v1.POST("/rubrics", admin, s.createRubric)
+	v1.PUT("/rubrics/:id", admin, s.updateRubric)
+	v1.DELETE("/rubrics/:id", admin, s.archiveRubric)
 
 	e.NoRoute(func(c *gin.Context) {
 		s.fail(c, fault.New(fault.NotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
@@ -123,8 +160,10 @@ func (s *Server) logRequests(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
+	d := time.Since(start)
+	s.cfg.Metrics.Request(route, c.Request.Method, c.Writer.Status(), d)
 	s.log.InfoContext(c.Request.Context(), "request", "method", c.Request.Method, "route", route,
-		"status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(c))
+		"status", c.Writer.Status(), "duration_ms", d.Milliseconds(), "request_id", requestID(c))
 }
 
 // recover turns a panic into a 500 problem that shows no internals.
@@ -138,4 +177,32 @@ func (s *Server) recover(c *gin.Context) {
 		}
 	}()
 	c.Next()
+}
+
+// noKeys is the key store of a server built without one: no keys, so the
+// API runs open.
+type noKeys struct{}
+
+func (noKeys) CreateKey(context.Context, auth.Key) error {
+	return fault.New(fault.Invalid, "no key store")
+}
+func (noKeys) Key(_ context.Context, id string) (auth.Key, error) {
+	return auth.Key{}, fault.New(fault.NotFound, "key %q not found", id)
+}
+func (noKeys) ListKeys(context.Context) ([]auth.Key, error)       { return nil, nil }
+func (noKeys) RevokeKey(context.Context, string, time.Time) error { return nil }
+func (noKeys) HasActiveKeys(context.Context) (bool, error)        { return false, nil }
+
+// yamlToJSON converts the embedded OpenAPI document once, at start-up; a
+// test checks that it converts.
+func yamlToJSON(doc []byte) []byte {
+	var v any
+	if err := yaml.Unmarshal(doc, &v); err != nil {
+		return []byte(`{"error":"the OpenAPI document does not parse"}`)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`{"error":"the OpenAPI document does not convert to JSON"}`)
+	}
+	return b
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/assay-dev/assay/internal/grader"
 	"github.com/assay-dev/assay/internal/httpapi"
 	"github.com/assay-dev/assay/internal/memory"
+	"github.com/assay-dev/assay/internal/ratelimit"
 	"github.com/assay-dev/assay/internal/rubric"
 	"github.com/assay-dev/assay/rubrics"
 )
@@ -47,17 +48,38 @@ func newFixture(t *testing.T) *fixture {
 
 func newFixtureWithStore(t *testing.T, store evaluation.Store) *fixture {
 	t.Helper()
+	return newFixtureWithGraders(t, store)
+}
+
+// newFixtureWithGraders is newFixtureWithStore with extra graders beside
+// the heuristic one, which stays the default.
+func newFixtureWithGraders(t *testing.T, store evaluation.Store, extra ...evaluation.Grader) *fixture {
+	t.Helper()
+	return newFixtureWithConfig(t, testConfig(), store, extra...)
+}
+
+// testConfig is the HTTP configuration of most tests: a small body limit
+// and a rate limit no test reaches, except the tests that set their own.
+func testConfig() httpapi.Config {
+	return httpapi.Config{MaxBodyBytes: 16 << 10, DefaultLimit: ratelimit.Limit{RPS: 1e6, Burst: 1e6}}
+}
+
+// newFixtureWithConfig wires the real service and router, as cmd/api does,
+// with the given HTTP configuration.
+func newFixtureWithConfig(t *testing.T, cfg httpapi.Config, store evaluation.Store, extra ...evaluation.Grader) *fixture {
+	t.Helper()
 	bank, err := rubric.Load(rubrics.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := evaluation.NewService(store, embed.NewLocalForBank(bank), []evaluation.Grader{grader.Heuristic{}},
+	graders := append([]evaluation.Grader{grader.Heuristic{}}, extra...)
+	svc := evaluation.NewService(store, embed.NewLocalForBank(bank), graders,
 		evaluation.Config{MatchThreshold: 0.20, MaxAnswerRunes: 2000}, log)
 	if _, err := svc.SyncRubrics(context.Background(), bank); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, handler: httpapi.New(svc, httpapi.Config{MaxBodyBytes: 16 << 10}, log), store: store}
+	return &fixture{t: t, handler: httpapi.New(svc, cfg, log), store: store}
 }
 
 // do sends a request through the real router.

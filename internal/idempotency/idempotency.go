@@ -62,7 +62,7 @@ func Hash(method, path string, body []byte) string {
 func Check(r Record, hash string) (Response, error) {
 	switch {
 	case r.RequestHash != hash:
-		return Response{}, fault.Field("/", "this Idempotency-Key was used with a different request body")
+		return Response{}, fault.New(fault.Invalid, "this Idempotency-Key was used with a different request body")
 	case !r.Done:
 		return Response{}, fault.New(fault.Conflict, "a request with this Idempotency-Key is still in progress; retry later")
 	default:

@@ -38,6 +38,8 @@ type Store struct {
 	rubrics     map[string]*entry
 	vectors     map[vectorKey][][]float32
 	evaluations map[string]evaluation.Evaluation
+	// cached maps a cache key to the newest evaluation id with it.
+	cached map[string]string
 	// order holds evaluation ids newest first, for keyset listing.
 	order []evaluation.Cursor
 }
@@ -48,6 +50,7 @@ func New() *Store {
 		rubrics:     map[string]*entry{},
 		vectors:     map[vectorKey][][]float32{},
 		evaluations: map[string]evaluation.Evaluation{},
+		cached:      map[string]string{},
 	}
 }
 
@@ -239,7 +242,13 @@ func (s *Store) SearchRubrics(_ context.Context, model string, vec []float32, k 
 func (s *Store) CreateEvaluation(_ context.Context, e evaluation.Evaluation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, dup := s.evaluations[e.ID]; dup {
+		return fault.New(fault.Conflict, "evaluation %q already exists", e.ID)
+	}
 	s.evaluations[e.ID] = e.Clone()
+	if e.CacheKey != "" && e.Status == evaluation.StatusCompleted {
+		s.cached[e.CacheKey] = e.ID
+	}
 	c := evaluation.Cursor{CreatedAt: e.CreatedAt, ID: e.ID}
 	i := sort.Search(len(s.order), func(i int) bool { return newer(c, s.order[i]) })
 	s.order = slices.Insert(s.order, i, c)
@@ -265,6 +274,17 @@ func (s *Store) Evaluation(_ context.Context, id string) (evaluation.Evaluation,
 	return e.Clone(), nil
 }
 
+// CachedEvaluation implements evaluation.Store.
+func (s *Store) CachedEvaluation(_ context.Context, key string) (evaluation.Evaluation, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.cached[key]
+	if !ok {
+		return evaluation.Evaluation{}, evaluation.NotFound("cached evaluation", key)
+	}
+	return s.evaluations[id].Clone(), nil
+}
+
 // ListEvaluations implements evaluation.Store.
 func (s *Store) ListEvaluations(_ context.Context, f evaluation.EvaluationFilter) ([]evaluation.Evaluation, error) {
 	s.mu.RLock()
@@ -276,7 +296,8 @@ func (s *Store) ListEvaluations(_ context.Context, f evaluation.EvaluationFilter
 	out := []evaluation.Evaluation{}
 	for ; i < len(s.order) && len(out) < f.Limit; i++ {
 		e := s.evaluations[s.order[i].ID]
-		if (f.RubricID != "" && e.Rubric.ID != f.RubricID) || (f.CandidateRef != "" && e.CandidateRef != f.CandidateRef) {
+		if (f.RubricID != "" && e.Rubric.ID != f.RubricID) || (f.CandidateRef != "" && e.CandidateRef != f.CandidateRef) ||
+			(f.APIKeyID != "" && e.APIKeyID != f.APIKeyID) {
 			continue
 		}
 		out = append(out, e.Clone())

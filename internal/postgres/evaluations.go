@@ -18,8 +18,8 @@ import (
 // it; the other columns copy the fields that are filtered and sorted on.
 
 const insertEvaluation = `
-	INSERT INTO evaluations (id, created_at, rubric_id, rubric_version, candidate_ref, status, body)
-	VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7)`
+	INSERT INTO evaluations (id, created_at, rubric_id, rubric_version, candidate_ref, status, body, api_key_id, cache_key)
+	VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, NULLIF($8, ''), NULLIF($9, ''))`
 
 // CreateEvaluation implements evaluation.Store.
 func (s *Store) CreateEvaluation(ctx context.Context, e evaluation.Evaluation) error {
@@ -32,7 +32,7 @@ func (s *Store) CreateEvaluation(ctx context.Context, e evaluation.Evaluation) e
 	// at exactly its row. The service already truncates.
 	e.CreatedAt = e.CreatedAt.Truncate(time.Microsecond)
 	_, err = s.pool.Exec(ctx, insertEvaluation,
-		id, e.CreatedAt, e.Rubric.ID, e.Rubric.Version, e.CandidateRef, e.Status, e)
+		id, e.CreatedAt, e.Rubric.ID, e.Rubric.Version, e.CandidateRef, e.Status, e, e.APIKeyID, e.CacheKey)
 	if hasCode(err, uniqueViolation) {
 		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("evaluation %q already exists", e.ID))
 	}
@@ -57,6 +57,22 @@ func (s *Store) Evaluation(ctx context.Context, id string) (evaluation.Evaluatio
 	return e, nil
 }
 
+// CachedEvaluation implements evaluation.Store.
+func (s *Store) CachedEvaluation(ctx context.Context, key string) (evaluation.Evaluation, error) {
+	var e evaluation.Evaluation
+	err := s.pool.QueryRow(ctx, `
+		SELECT body FROM evaluations
+		WHERE cache_key = $1 AND status = 'completed'
+		ORDER BY created_at DESC LIMIT 1`, key).Scan(&e)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return evaluation.Evaluation{}, evaluation.NotFound("cached evaluation", key)
+	}
+	if err != nil {
+		return evaluation.Evaluation{}, classify("reading cached evaluation", err)
+	}
+	return e, nil
+}
+
 // ListEvaluations implements evaluation.Store with keyset pagination:
 //
 //	SELECT body FROM evaluations
@@ -77,6 +93,9 @@ func (s *Store) ListEvaluations(ctx context.Context, f evaluation.EvaluationFilt
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.APIKeyID != "" {
+		where = append(where, "api_key_id = "+arg(f.APIKeyID))
 	}
 	if f.RubricID != "" {
 		where = append(where, "rubric_id = "+arg(f.RubricID))

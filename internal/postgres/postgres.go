@@ -169,3 +169,5 @@ func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) er
 	}
 	return tx.Commit(ctx)
 }
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -2,11 +2,8 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
+	"github.com/assay-dev/assay/internal/postgres/pgtest"
 	"github.com/assay-dev/assay/internal/rubric"
 	"github.com/assay-dev/assay/internal/storetest"
 	"github.com/assay-dev/assay/migrations"
@@ -23,91 +21,13 @@ import (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// testURL returns TEST_DATABASE_URL. Without it the test is skipped, except
-// in CI, where skipping would hide that the store went untested.
-func testURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("TEST_DATABASE_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_DATABASE_URL is not set; CI must run the PostgreSQL tests (scripts/testdb.sh run -- go test ./...)")
-		}
-		t.Skip("TEST_DATABASE_URL is not set; run: scripts/testdb.sh run -- go test ./internal/postgres/...")
-	}
-	return u
-}
-
-// adminURL returns TEST_DATABASE_URL parsed, to derive other URLs from.
-func adminURL(t *testing.T) *url.URL {
-	t.Helper()
-	u, err := url.Parse(testURL(t))
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("TEST_DATABASE_URL must be a postgres:// URL (%v)", err)
-	}
-	return u
-}
-
-// adminExec runs sql on TEST_DATABASE_URL's database.
+func testURL(t *testing.T) string     { return pgtest.URL(t) }
+func newDatabase(t *testing.T) string { return pgtest.NewDatabase(t) }
+func newSchema(t *testing.T) string   { return pgtest.NewSchema(t) }
 func adminExec(ctx context.Context, sql string) error {
-	conn, err := pgx.Connect(ctx, os.Getenv("TEST_DATABASE_URL"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
+	return pgtest.Exec(ctx, os.Getenv("TEST_DATABASE_URL"), sql)
 }
-
-// newDatabase creates an empty database beside TEST_DATABASE_URL's, dropped
-// when the test ends, and returns its URL. For tests of what happens on a
-// brand-new database, such as the first migration.
-func newDatabase(t *testing.T) string {
-	t.Helper()
-	u := adminURL(t)
-	name := "assay_test_" + randomHex()
-	ident := pgx.Identifier{name}.Sanitize()
-	if err := adminExec(t.Context(), "CREATE DATABASE "+ident); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		// FORCE ends connections a failed test left open.
-		if err := adminExec(context.Background(), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
-
-// newSchema creates an empty schema in TEST_DATABASE_URL's database,
-// dropped when the test ends, and returns a URL whose connections use it
-// first. Five times faster than a database (60 ms against 300), it
-// isolates all but database-wide things: the vector extension, which lives
-// in public, and advisory locks, which can only make tests wait.
-func newSchema(t *testing.T) string {
-	t.Helper()
-	u := adminURL(t)
-	name := "assay_test_" + randomHex()
-	ident := pgx.Identifier{name}.Sanitize()
-	if err := adminExec(t.Context(), "CREATE SCHEMA "+ident+"; CREATE EXTENSION IF NOT EXISTS vector SCHEMA public"); err != nil {
-		t.Fatalf("creating schema %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if err := adminExec(context.Background(), "DROP SCHEMA "+ident+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", name, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", name+",public")
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func randomHex() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomHex() string { return pgtest.RandomHex() }
 
 // open opens a store on the database at url, closed when the test ends.
 func open(t *testing.T, url string) *Store {

@@ -50,16 +50,22 @@ func Take(b Bucket, l Limit, now time.Time) (Bucket, Decision) {
 		b.Tokens = math.Min(burst, b.Tokens+elapsed*l.RPS)
 	}
 	b.Updated = now
-	d := Decision{Limit: l.Burst}
-	if b.Tokens >= 1 {
+	allowed := b.Tokens >= 1
+	if allowed {
 		b.Tokens--
-		d.Allowed = true
-	} else {
-		d.RetryAfter = seconds((1 - b.Tokens) / l.RPS)
 	}
-	d.Remaining = int(math.Floor(b.Tokens))
-	d.Reset = seconds((burst - b.Tokens) / l.RPS)
-	return b, d
+	return b, DecisionFrom(b.Tokens, allowed, l)
+}
+
+// DecisionFrom reports a bucket left with tokens after a request that was
+// allowed or not.
+func DecisionFrom(tokens float64, allowed bool, l Limit) Decision {
+	d := Decision{Allowed: allowed, Limit: l.Burst, Remaining: int(math.Floor(tokens))}
+	if !allowed {
+		d.RetryAfter = seconds((1 - tokens) / l.RPS)
+	}
+	d.Reset = seconds((float64(l.Burst) - tokens) / l.RPS)
+	return d
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
