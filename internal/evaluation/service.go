@@ -104,8 +104,8 @@ type Observer interface {
 type noObserver struct{}
 
 func (noObserver) Graded(string, time.Duration, *Usage, error) {}
-func (noObserver) Matched(float64)                              {}
-func (noObserver) Evaluated(string, bool)                       {}
+func (noObserver) Matched(float64)                             {}
+func (noObserver) Evaluated(string, bool)                      {}
 
 // Config holds the service's limits and defaults.
 type Config struct {

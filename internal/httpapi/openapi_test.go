@@ -174,7 +174,6 @@ func (s errStore) ListEvaluations(context.Context, evaluation.EvaluationFilter) 
 	return nil, s.err
 }
 
-
 // rubricBody returns the bank rubric id as a JSON body, changed by edit.
 func rubricBody(t *testing.T, f *fixture, id string, edit func(r map[string]any)) string {
 	t.Helper()
