@@ -101,9 +101,3 @@ func jsonType(goKind string) string {
 		return "number"
 	}
 }
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}

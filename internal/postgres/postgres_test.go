@@ -27,7 +27,6 @@ func newSchema(t *testing.T) string   { return pgtest.NewSchema(t) }
 func adminExec(ctx context.Context, sql string) error {
 	return pgtest.Exec(ctx, os.Getenv("TEST_DATABASE_URL"), sql)
 }
-func randomHex() string { return pgtest.RandomHex() }
 
 // open opens a store on the database at url, closed when the test ends.
 func open(t *testing.T, url string) *Store {
