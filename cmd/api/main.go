@@ -35,6 +35,8 @@ Usage:
   api migrate                apply the database migrations (the server also does at start-up)
   api keys create --name NAME --scopes grade,admin
   api keys list | api keys revoke ID
+  api calibrate [flags]      grade human-graded answers and report the agreement (api calibrate -h)
+  api eval-retrieval [flags] measure rubric retrieval on labelled questions (api eval-retrieval -h)
   api help                   show this help
 `
 
@@ -54,6 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return migrate(ctx, args, getenv, stdout)
 	case "keys":
 		return keysCmd(ctx, args, getenv, stdout)
+	case "calibrate":
+		return calibrateCmd(ctx, args, getenv, stdout)
+	case "eval-retrieval":
+		return evalRetrievalCmd(ctx, args, getenv, stdout)
 	case "help":
 		_, err := io.WriteString(stdout, usage)
 		return err

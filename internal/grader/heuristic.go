@@ -88,6 +88,9 @@ func analyse(answer string) analysis {
 
 // Grade implements evaluation.Grader.
 func (Heuristic) Grade(_ context.Context, in evaluation.GradeInput) (evaluation.Grading, error) {
+	if rubric.IsInline(in.Rubric) {
+		return gradeReference(in), nil // reference.go
+	}
 	a := analyse(in.Answer)
 	r := in.Rubric
 	g := evaluation.Grading{Model: HeuristicModel}
@@ -279,4 +282,4 @@ func comment(c rubric.Criterion, res evaluation.CriterionResult) string {
 }
 
 // Fingerprint implements evaluation.Fingerprinter: the rules version.
-func (Heuristic) Fingerprint() string { return HeuristicModel }
+func (Heuristic) Fingerprint() string { return HeuristicModel + "/" + ReferenceModel }

@@ -31,8 +31,9 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Next()
 		return
 	}
-	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok {
+	// The scheme is case-insensitive (RFC 9110, section 11.1).
+	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		s.unauthorized(c, fault.New(fault.Unauthorized, "send an API key as Authorization: Bearer KEY"))
 		return
 	}

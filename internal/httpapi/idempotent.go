@@ -62,9 +62,22 @@ func (s *Server) idempotent(c *gin.Context) {
 	}
 	w := &capture{ResponseWriter: c.Writer}
 	c.Writer = w
-	c.Next()
 	// The client may be gone; the record must still be settled.
-	ctx = context.WithoutCancel(ctx)
+	settleCtx := context.WithoutCancel(ctx)
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		// The handler panicked (recover answers 500 further up): forget the
+		// key, or every retry would meet a conflict until the key expires.
+		if err := s.cfg.Idempotency.Abandon(settleCtx, owner, key); err != nil {
+			s.log.ErrorContext(settleCtx, "settling idempotency key", "err", err, "request_id", requestID(c))
+		}
+	}()
+	c.Next()
+	finished = true
+	ctx = settleCtx
 	status := w.Status()
 	if status >= 500 || status == http.StatusTooManyRequests {
 		// A failure is not an answer: forget the key so a retry runs again.

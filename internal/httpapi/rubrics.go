@@ -80,9 +80,40 @@ func (s *Server) getRubric(c *gin.Context) {
 	}
 	if !caller(c).Has(auth.ScopeAdmin) {
 		// Candidates see what will be graded, not the answer key.
-		r = r.Public()
+		c.JSON(http.StatusOK, candidateView(r.Public()))
+		return
 	}
 	c.JSON(http.StatusOK, r)
+}
+
+// publicRubric is the candidate's view of a rubric: rubric.Public without
+// the members it empties, so that the answer key's fields are absent rather
+// than present and blank.
+type publicRubric struct {
+	ID       string            `json:"id"`
+	Version  int               `json:"version"`
+	Title    string            `json:"title"`
+	Question string            `json:"question"`
+	Aliases  []string          `json:"aliases"`
+	Tags     []string          `json:"tags"`
+	Level    string            `json:"level"`
+	Criteria []publicCriterion `json:"criteria"`
+}
+
+type publicCriterion struct {
+	ID          string  `json:"id"`
+	Name        string  `json:"name"`
+	Weight      float64 `json:"weight"`
+	Description string  `json:"description"`
+}
+
+func candidateView(r rubric.Rubric) publicRubric {
+	out := publicRubric{ID: r.ID, Version: r.Version, Title: r.Title, Question: r.Question,
+		Aliases: r.Aliases, Tags: r.Tags, Level: r.Level, Criteria: make([]publicCriterion, len(r.Criteria))}
+	for i, c := range r.Criteria {
+		out.Criteria[i] = publicCriterion{ID: c.ID, Name: c.Name, Weight: c.Weight, Description: c.Description}
+	}
+	return out
 }
 
 type searchHit struct {

@@ -78,6 +78,9 @@ func New(svc *evaluation.Service, cfg Config, log *slog.Logger) *Server {
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
+	// Trust no proxy header: an open API rate-limits by client address,
+	// which X-Forwarded-For would otherwise let every client choose.
+	_ = e.SetTrustedProxies(nil)
 	s := &Server{svc: svc, cfg: cfg, log: log, engine: e}
 	e.Use(s.requestID, securityHeaders, s.cors, s.logRequests, s.recover, s.deadline)
 
