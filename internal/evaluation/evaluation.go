@@ -30,6 +30,7 @@ const (
 	MatchedByQuestion = "question"
 	MatchedByAnswer   = "answer"
 	MatchedInline     = "inline"
+	MatchedFollowUp   = "follow_up"
 )
 
 // Evaluation is one graded answer, as returned and stored.
@@ -57,9 +58,20 @@ type Evaluation struct {
 	// APIKeyID is the key that made the evaluation, empty when the API runs
 	// open.
 	APIKeyID string `json:"api_key_id,omitempty"`
+	// FollowUpOf links an answer to a follow-up question to the evaluation
+	// that asked it.
+	FollowUpOf *FollowUpLink `json:"follow_up_of,omitempty"`
 	// CacheKey identifies the grading inputs (rubric version, answer,
 	// grader, model, prompt); stores index it, clients never see it.
 	CacheKey string `json:"-"`
+}
+
+// FollowUpLink names the follow-up question an evaluation answers.
+type FollowUpLink struct {
+	EvaluationID string `json:"evaluation_id"`
+	Index        int    `json:"index"`
+	Question     string `json:"question"`
+	Criterion    string `json:"criterion"`
 }
 
 // RubricRef names the rubric version an answer was graded against.

@@ -72,10 +72,22 @@ type Request struct {
 	// Samples asks an LLM grader to grade N times and take the median
 	// level per criterion; 0 means once.
 	Samples int
+	// FollowUpOf, when set, grades the answer to a follow-up question of an
+	// earlier evaluation against the criterion that question probes.
+	FollowUpOf *FollowUpRef
 	// APIKeyID records the key making the request.
 	APIKeyID string
+	// Owner limits which earlier evaluations the request may refer to
+	// (follow-ups): "" for all, else one key's.
+	Owner string
 	// NoCache forces a fresh grading even when an identical one exists.
 	NoCache bool
+}
+
+// FollowUpRef points at follow-up number Index of an evaluation.
+type FollowUpRef struct {
+	EvaluationID string
+	Index        int
 }
 
 // Fingerprinter is implemented by graders whose output depends on more than
@@ -166,7 +178,18 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 	if !ok {
 		return Evaluation{}, fault.Field("/grader", fmt.Sprintf("unknown grader %q; available: %s", req.Grader, strings.Join(s.GraderKinds(), ", ")))
 	}
-	r, ref, err := s.resolveRubric(ctx, req)
+	var link *FollowUpLink
+	var r rubric.Rubric
+	var ref RubricRef
+	var err error
+	if req.FollowUpOf != nil {
+		r, ref, link, err = s.followUpRubric(ctx, req)
+		if link != nil {
+			req.Question = link.Question
+		}
+	} else {
+		r, ref, err = s.resolveRubric(ctx, req)
+	}
 	if err != nil {
 		return Evaluation{}, err
 	}
@@ -190,6 +213,7 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 		return Evaluation{}, fault.Wrap(err, fault.Upstream, "the grader returned an invalid grading")
 	}
 	e := s.newEvaluation(req, ref)
+	e.FollowUpOf = link
 	e.CacheKey = key
 	e.Criteria = g.Criteria
 	e.MissingPoints = nonNil(g.MissingPoints)
@@ -282,6 +306,9 @@ func (s *Service) validate(req *Request) error {
 	if req.Inline != nil && req.RubricID != "" {
 		bad("/rubric", "send either rubric or rubric_id, not both")
 	}
+	if req.FollowUpOf != nil && (req.Inline != nil || req.RubricID != "") {
+		bad("/follow_up_of", "a follow-up answer is graded against its question's criterion; send no rubric or rubric_id with it")
+	}
 	if req.Samples < 0 || req.Samples > MaxSamples {
 		bad("/samples", fmt.Sprintf("must be from 0 to %d", MaxSamples))
 	}
@@ -300,6 +327,48 @@ func (s *Service) validate(req *Request) error {
 		return nil
 	}
 	return &fault.Error{Kind: fault.Invalid, Message: strings.TrimPrefix(fields[0].Pointer, "/") + " " + fields[0].Detail, Fields: fields}
+}
+
+// followUpRubric narrows the rubric of the parent evaluation to the one
+// criterion its follow-up question probes, with that criterion's level
+// descriptors and key points, and the question as asked.
+func (s *Service) followUpRubric(ctx context.Context, req Request) (rubric.Rubric, RubricRef, *FollowUpLink, error) {
+	ptr := "/follow_up_of/evaluation_id"
+	parent, err := s.Get(ctx, req.FollowUpOf.EvaluationID, req.Owner)
+	if fault.KindOf(err) == fault.NotFound {
+		return rubric.Rubric{}, RubricRef{}, nil, fault.Field(ptr, "no such evaluation")
+	}
+	if err != nil {
+		return rubric.Rubric{}, RubricRef{}, nil, err
+	}
+	i := req.FollowUpOf.Index
+	if i < 0 || i >= len(parent.FollowUps) {
+		return rubric.Rubric{}, RubricRef{}, nil, fault.Field("/follow_up_of/index", fmt.Sprintf("must be from 0 to %d: the evaluation has %d follow-ups", len(parent.FollowUps)-1, len(parent.FollowUps)))
+	}
+	fu := parent.FollowUps[i]
+	full, err := s.store.RubricVersion(ctx, parent.Rubric.ID, parent.Rubric.Version)
+	if fault.KindOf(err) == fault.NotFound {
+		return rubric.Rubric{}, RubricRef{}, nil, fault.Field(ptr, "the evaluation's rubric is not stored (inline rubrics cannot be followed up)")
+	}
+	if err != nil {
+		return rubric.Rubric{}, RubricRef{}, nil, err
+	}
+	c, ok := full.Criterion(fu.Criterion)
+	if !ok {
+		return rubric.Rubric{}, RubricRef{}, nil, fault.Field("/follow_up_of/index", "the follow-up names a criterion the rubric no longer has")
+	}
+	narrow := full
+	narrow.Question = fu.Question
+	narrow.Criteria = []rubric.Criterion{*c}
+	narrow.FollowUps = nil
+	for _, f := range full.FollowUps {
+		if f.Criterion == c.ID && f.Question != fu.Question {
+			narrow.FollowUps = append(narrow.FollowUps, f)
+		}
+	}
+	ref := RubricRef{ID: full.ID, Version: full.Version, Title: full.Title, Similarity: 1, MatchedBy: MatchedFollowUp}
+	link := &FollowUpLink{EvaluationID: parent.ID, Index: i, Question: fu.Question, Criterion: c.ID}
+	return narrow, ref, link, nil
 }
 
 // resolveRubric picks the rubric: by id, else by the question, else by the

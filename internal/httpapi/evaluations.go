@@ -23,6 +23,13 @@ type createRequest struct {
 	Grader       string            `json:"grader"`
 	Rubric       *inlineRubric     `json:"rubric"`
 	Samples      int               `json:"samples"`
+	FollowUpOf   *followUpOf       `json:"follow_up_of"`
+}
+
+// followUpOf names a follow-up question of an earlier evaluation.
+type followUpOf struct {
+	EvaluationID string `json:"evaluation_id"`
+	Index        int    `json:"index"`
 }
 
 // inlineRubric is a rubric sent with the request instead of one from the
@@ -46,7 +53,10 @@ func (s *Server) createEvaluation(c *gin.Context) {
 	er := evaluation.Request{
 		Answer: *req.Answer, Question: req.Question, RubricID: req.RubricID,
 		CandidateRef: req.CandidateRef, Metadata: req.Metadata, Grader: req.Grader, Samples: req.Samples,
-		APIKeyID: caller(c).ID, NoCache: noCache(c.GetHeader("Cache-Control")),
+		APIKeyID: caller(c).ID, Owner: owner(c), NoCache: noCache(c.GetHeader("Cache-Control")),
+	}
+	if req.FollowUpOf != nil {
+		er.FollowUpOf = &evaluation.FollowUpRef{EvaluationID: req.FollowUpOf.EvaluationID, Index: req.FollowUpOf.Index}
 	}
 	if req.Rubric != nil {
 		er.Inline = &evaluation.InlineRubric{Question: req.Rubric.Question, ReferenceAnswer: req.Rubric.ReferenceAnswer, Criteria: req.Rubric.Criteria}

@@ -215,3 +215,54 @@ func TestListEvaluationsPages(t *testing.T) {
 		})
 	}
 }
+
+func TestFollowUpAnswer(t *testing.T) {
+	f := newFixture(t)
+	rec := f.post(map[string]any{"question": rateLimitQuestion, "answer": rateLimitAnswer})
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("parent: %d %s", rec.Code, rec.Body)
+	}
+	parent := decode[evaluation.Evaluation](t, rec)
+	if len(parent.FollowUps) < 2 {
+		t.Fatalf("parent has %d follow-ups, want at least 2", len(parent.FollowUps))
+	}
+	fu := parent.FollowUps[1]
+	rec = f.post(map[string]any{
+		"answer":       "Each replica would check the same Redis bucket with an atomic Lua script, so the limit holds across all ten; if Redis is down we fail open with a local limiter per instance, the limit divided by the replica count.",
+		"follow_up_of": map[string]any{"evaluation_id": parent.ID, "index": 1},
+	})
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("follow-up: %d %s", rec.Code, rec.Body)
+	}
+	child := decode[evaluation.Evaluation](t, rec)
+	if child.FollowUpOf == nil || child.FollowUpOf.EvaluationID != parent.ID || child.FollowUpOf.Index != 1 || child.FollowUpOf.Criterion != fu.Criterion {
+		t.Fatalf("follow_up_of = %+v, want evaluation %s index 1 criterion %s", child.FollowUpOf, parent.ID, fu.Criterion)
+	}
+	if len(child.Criteria) != 1 || child.Criteria[0].ID != fu.Criterion {
+		t.Errorf("graded criteria %v, want only %s", child.Criteria, fu.Criterion)
+	}
+	if child.Question != fu.Question || child.Rubric.MatchedBy != evaluation.MatchedFollowUp || child.Rubric.ID != parent.Rubric.ID {
+		t.Errorf("child question %q rubric %+v, want the follow-up question and the parent's rubric", child.Question, child.Rubric)
+	}
+
+	for _, tt := range []struct {
+		name string
+		body map[string]any
+		ptr  string
+	}{
+		{"unknown evaluation", map[string]any{"answer": "x y z", "follow_up_of": map[string]any{"evaluation_id": "0190f0e0-0000-7000-8000-000000000000", "index": 0}}, "/follow_up_of/evaluation_id"},
+		{"index out of range", map[string]any{"answer": "x y z", "follow_up_of": map[string]any{"evaluation_id": parent.ID, "index": 99}}, "/follow_up_of/index"},
+		{"with rubric_id", map[string]any{"answer": "x y z", "rubric_id": "db-acid", "follow_up_of": map[string]any{"evaluation_id": parent.ID, "index": 0}}, "/follow_up_of"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := f.post(tt.body)
+			if rec.Code != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422: %s", rec.Code, rec.Body)
+			}
+			p := decode[problem](t, rec)
+			if len(p.Errors) == 0 || p.Errors[0].Pointer != tt.ptr {
+				t.Errorf("errors %+v, want pointer %s", p.Errors, tt.ptr)
+			}
+		})
+	}
+}
