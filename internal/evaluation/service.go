@@ -2,8 +2,6 @@ package evaluation
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -250,37 +248,6 @@ func (s *Service) newEvaluation(req Request, ref RubricRef) Evaluation {
 	}
 }
 
-// reuse stores a new evaluation that copies the grading of an identical
-// earlier one: same rubric version, answer, grader and settings.
-func (s *Service) reuse(ctx context.Context, hit Evaluation, req Request, ref RubricRef) (Evaluation, error) {
-	e := s.newEvaluation(req, ref)
-	e.Question = hit.Question
-	e.Score, e.Criteria, e.MissingPoints, e.Misconceptions = hit.Score, hit.Criteria, hit.MissingPoints, hit.Misconceptions
-	e.Feedback, e.FollowUps, e.Grader, e.Flags = hit.Feedback, hit.FollowUps, hit.Grader, hit.Flags
-	e.Grader.LatencyMS = 0
-	e.Cached = true
-	e.CacheKey = hit.CacheKey
-	if err := s.store.CreateEvaluation(ctx, e); err != nil {
-		return Evaluation{}, fmt.Errorf("storing evaluation: %w", err)
-	}
-	s.cfg.Observer.Evaluated(e.Score.Band, true)
-	return e, nil
-}
-
-// cacheKey identifies everything a grading depends on. The answer is the
-// normalised one the grader sees, so offsets in a reused grading still
-// point at the right text.
-func cacheKey(r rubric.Rubric, req Request, g Grader) string {
-	h := sha256.New()
-	fp := ""
-	if f, ok := g.(Fingerprinter); ok {
-		fp = f.Fingerprint()
-	}
-	fmt.Fprintf(h, "%s\x00%d\x00%s\x00%s\x00%d\x00%s\x00", r.ID, r.Version, r.ContentHash(), g.Kind(), req.Samples, fp)
-	h.Write([]byte(req.Answer))
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func (s *Service) validate(req *Request) error {
 	var fields []fault.FieldError
 	bad := func(ptr, detail string) { fields = append(fields, fault.FieldError{Pointer: ptr, Detail: detail}) }
@@ -327,48 +294,6 @@ func (s *Service) validate(req *Request) error {
 		return nil
 	}
 	return &fault.Error{Kind: fault.Invalid, Message: strings.TrimPrefix(fields[0].Pointer, "/") + " " + fields[0].Detail, Fields: fields}
-}
-
-// followUpRubric narrows the rubric of the parent evaluation to the one
-// criterion its follow-up question probes, with that criterion's level
-// descriptors and key points, and the question as asked.
-func (s *Service) followUpRubric(ctx context.Context, req Request) (rubric.Rubric, RubricRef, *FollowUpLink, error) {
-	ptr := "/follow_up_of/evaluation_id"
-	parent, err := s.Get(ctx, req.FollowUpOf.EvaluationID, req.Owner)
-	if fault.KindOf(err) == fault.NotFound {
-		return rubric.Rubric{}, RubricRef{}, nil, fault.Field(ptr, "no such evaluation")
-	}
-	if err != nil {
-		return rubric.Rubric{}, RubricRef{}, nil, err
-	}
-	i := req.FollowUpOf.Index
-	if i < 0 || i >= len(parent.FollowUps) {
-		return rubric.Rubric{}, RubricRef{}, nil, fault.Field("/follow_up_of/index", fmt.Sprintf("must be from 0 to %d: the evaluation has %d follow-ups", len(parent.FollowUps)-1, len(parent.FollowUps)))
-	}
-	fu := parent.FollowUps[i]
-	full, err := s.store.RubricVersion(ctx, parent.Rubric.ID, parent.Rubric.Version)
-	if fault.KindOf(err) == fault.NotFound {
-		return rubric.Rubric{}, RubricRef{}, nil, fault.Field(ptr, "the evaluation's rubric is not stored (inline rubrics cannot be followed up)")
-	}
-	if err != nil {
-		return rubric.Rubric{}, RubricRef{}, nil, err
-	}
-	c, ok := full.Criterion(fu.Criterion)
-	if !ok {
-		return rubric.Rubric{}, RubricRef{}, nil, fault.Field("/follow_up_of/index", "the follow-up names a criterion the rubric no longer has")
-	}
-	narrow := full
-	narrow.Question = fu.Question
-	narrow.Criteria = []rubric.Criterion{*c}
-	narrow.FollowUps = nil
-	for _, f := range full.FollowUps {
-		if f.Criterion == c.ID && f.Question != fu.Question {
-			narrow.FollowUps = append(narrow.FollowUps, f)
-		}
-	}
-	ref := RubricRef{ID: full.ID, Version: full.Version, Title: full.Title, Similarity: 1, MatchedBy: MatchedFollowUp}
-	link := &FollowUpLink{EvaluationID: parent.ID, Index: i, Question: fu.Question, Criterion: c.ID}
-	return narrow, ref, link, nil
 }
 
 // resolveRubric picks the rubric: by id, else by the question, else by the
