@@ -30,6 +30,7 @@ const usage = `Assay grades written answers to technical questions against rubri
 
 Usage:
   api [serve] [flags]        serve the HTTP API (flags: api serve -h)
+  api grade [flags] < FILE   grade an answer from the terminal, in process or with --server URL (api grade -h)
   api rubrics lint [DIR]     check rubric files (default: the embedded bank)
   api rubrics sync           store the rubric files in PostgreSQL (new versions for changed ones)
   api migrate                apply the database migrations (the server also does at start-up)
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, getenv, stdout)
+	case "grade":
+		return gradeCmd(ctx, args, getenv, stdout)
 	case "rubrics":
 		return rubricsCmd(ctx, args, getenv, stdout)
 	case "migrate":

@@ -23,6 +23,7 @@ import (
 	"github.com/assay-dev/assay/internal/ratelimit"
 	"github.com/assay-dev/assay/internal/rubric"
 	"github.com/assay-dev/assay/rubrics"
+	"github.com/assay-dev/assay/web"
 )
 
 // app is the wired server.
@@ -36,6 +37,11 @@ type app struct {
 	limiter ratelimit.Limiter
 	idem    idempotency.Store
 	closers []func()
+	// pg is the PostgreSQL store when configured, for the job queue;
+	// workers and closeStreams are the background side (async.go).
+	pg           *postgres.Store
+	workers      *workers
+	closeStreams func()
 }
 
 func (a *app) close() {
@@ -82,13 +88,17 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	}
 	log.Info("rubrics synced", "count", len(bank), "added", len(res.Added), "updated", len(res.Updated),
 		"embedder", embedder.Model(), "graders", strings.Join(a.svc.GraderKinds(), ","))
+	async, events, err := wireAsync(cfg, log, a, m)
+	if err != nil {
+		return nil, err
+	}
 	authn := auth.NewAuthenticator(a.keys, cfg.RequireAuth)
 	if open, err := authn.Open(ctx); err != nil {
 		return nil, err
 	} else if open {
 		log.Warn("NO API KEYS EXIST: the API is OPEN to anyone who can reach it, with admin rights; create a key (api keys create) or set ASSAY_REQUIRE_AUTH=true")
 	}
-	a.handler = httpapi.New(a.svc, httpapi.Config{
+	srv := httpapi.New(a.svc, httpapi.Config{
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
 		Auth:           authn,
@@ -97,7 +107,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Idempotency:    a.idem,
 		CORSOrigins:    splitList(cfg.CORSOrigins),
 		Metrics:        m,
+		Web:            web.FS,
+		Async:          async,
+		Events:         events,
 	}, log)
+	a.handler, a.closeStreams = srv, srv.CloseStreams
 	ok = true
 	return a, nil
 }
@@ -126,7 +140,7 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, a *app
 	}
 	a.closers = append(a.closers, pg.Close)
 	log.Info("using PostgreSQL", "migrations", "applied")
-	a.store, a.keys, a.limiter, a.idem = pg, pg, pg, pg
+	a.store, a.keys, a.limiter, a.idem, a.pg = pg, pg, pg, pg, pg
 	return nil
 }
 

@@ -44,6 +44,13 @@ type Config struct {
 	RateLimitRPS   float64
 	RateLimitBurst int
 	CORSOrigins    string
+
+	// Background jobs and webhooks.
+	Workers        int
+	QueueLimit     int
+	JobRescueAfter time.Duration
+	WebhookSecret  string
+	WebhookAllow   string
 }
 
 // setting is one configuration entry: its flag, variable, default and help.
@@ -81,6 +88,11 @@ func (c *Config) settings() []setting {
 		{"rate-limit-rps", "ASSAY_RATE_LIMIT_RPS", "10", "default requests per second per API key (token refill rate)", float(&c.RateLimitRPS)},
 		{"rate-limit-burst", "ASSAY_RATE_LIMIT_BURST", "20", "default burst per API key (bucket size)", integer(&c.RateLimitBurst)},
 		{"cors-origins", "ASSAY_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser; * for any", str(&c.CORSOrigins)},
+		{"workers", "ASSAY_WORKERS", "4", "background gradings this process runs at once; 0 runs none (the replica only accepts them)", integer(&c.Workers)},
+		{"queue-limit", "ASSAY_QUEUE_LIMIT", "10000", "refuse new background gradings (503 with Retry-After) while this many wait or run; 0 for no limit", integer(&c.QueueLimit)},
+		{"job-rescue-after", "ASSAY_JOB_RESCUE_AFTER", "3m", "run a job again when its worker has been silent this long (a crashed replica); PostgreSQL only", duration(&c.JobRescueAfter)},
+		{"webhook-secret", "ASSAY_WEBHOOK_SECRET", "", "key that signs callbacks (HMAC-SHA256); empty refuses callback_url (never logged)", str(&c.WebhookSecret)},
+		{"webhook-allow", "ASSAY_WEBHOOK_ALLOW", "", "comma-separated callback hosts (host, *.domain, IP or CIDR); when set only these, and they may be private", str(&c.WebhookAllow)},
 	}
 }
 
@@ -122,6 +134,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("rate limit must have a positive rate and a burst of at least 1")
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("request timeout must be positive")
+	case c.Workers < 0 || c.QueueLimit < 0:
+		return fmt.Errorf("workers and queue limit must not be negative")
+	case c.JobRescueAfter < time.Second:
+		return fmt.Errorf("job rescue after must be at least 1s")
 	}
 	if c.LLMSeed != "" {
 		if _, err := strconv.Atoi(c.LLMSeed); err != nil {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash/fnv"
 	"math"
 	"strings"
 
@@ -97,6 +96,7 @@ func (l *Local) weight(stem string) float64 {
 func (l *Local) vector(s string) []float32 {
 	v := make([]float64, LocalDims)
 	var prev string
+	var gram [64]byte // "^word$" for short words, without allocating
 	for _, tok := range text.Tokenize(s) {
 		if text.IsStop(tok.Word) {
 			prev = ""
@@ -107,13 +107,21 @@ func (l *Local) vector(s string) []float32 {
 			stem = syn
 		}
 		w := l.weight(stem)
-		add(v, "w:"+stem, w)
+		add(v, fnvString(fnvString(fnvOffset, "w:"), stem), w)
 		if prev != "" {
-			add(v, "b:"+prev+" "+stem, bigramWeight*(w+l.weight(prev))/2)
+			h := fnvString(fnvString(fnvString(fnvString(fnvOffset, "b:"), prev), " "), stem)
+			add(v, h, bigramWeight*(w+l.weight(prev))/2)
 		}
 		prev = stem
-		for _, g := range charGrams(tok.Word) {
-			add(v, "c:"+g, charWeight*l.weight(g))
+		// The character n-grams of "^word$", as charGrams makes them.
+		mw := append(append(append(gram[:0], '^'), tok.Word...), '$')
+		if len(mw) <= charN+1 {
+			continue
+		}
+		for i := 0; i+charN <= len(mw); i++ {
+			g := mw[i : i+charN]
+			// string(g) as a map key does not allocate.
+			add(v, fnvBytes(fnvString(fnvOffset, "c:"), g), charWeight*l.weightBytes(g))
 		}
 	}
 	var norm float64
@@ -131,6 +139,14 @@ func (l *Local) vector(s string) []float32 {
 	return out
 }
 
+// weightBytes is weight for a feature held in a byte slice.
+func (l *Local) weightBytes(f []byte) float64 {
+	if w, ok := l.idf[string(f)]; ok {
+		return w
+	}
+	return l.maxIDF
+}
+
 // charGrams returns the character n-grams of a word marked at both ends,
 // or none for words too short to have fragments worth matching.
 func charGrams(word string) []string {
@@ -145,12 +161,33 @@ func charGrams(word string) []string {
 	return out
 }
 
-// add puts weight w for feature f into its bucket, with a sign taken from
-// the hash so that colliding features tend to cancel rather than pile up.
-func add(v []float64, f string, w float64) {
-	h := fnv.New64a()
-	h.Write([]byte(f))
-	x := h.Sum64()
+// FNV-1a, 64 bits (hash/fnv's New64a), computed over the parts of a
+// feature name so that the name is never built.
+const (
+	fnvOffset uint64 = 14695981039346656037
+	fnvPrime  uint64 = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+func fnvBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	return h
+}
+
+// add puts weight w for the feature whose FNV-1a hash is x into its bucket,
+// with a sign taken from the hash so that colliding features tend to
+// cancel rather than pile up.
+func add(v []float64, x uint64, w float64) {
 	i := int(x % LocalDims)
 	if x>>63 == 1 {
 		w = -w

@@ -61,6 +61,16 @@ type Evaluation struct {
 	// FollowUpOf links an answer to a follow-up question to the evaluation
 	// that asked it.
 	FollowUpOf *FollowUpLink `json:"follow_up_of,omitempty"`
+	// BatchID names the batch or regrade an asynchronous evaluation
+	// belongs to.
+	BatchID string `json:"batch_id,omitempty"`
+	// RegradeOf links a regrade to the evaluation it grades again.
+	RegradeOf *RegradeLink `json:"regrade_of,omitempty"`
+	// CallbackURL receives the final evaluation (webhook), if set.
+	CallbackURL string `json:"callback_url,omitempty"`
+	// Error says why an asynchronous evaluation failed, as a problem
+	// object like the one a synchronous request would have received.
+	Error *Problem `json:"error,omitempty"`
 	// CacheKey identifies the grading inputs (rubric version, answer,
 	// grader, model, prompt); stores index it, clients never see it.
 	CacheKey string `json:"-"`

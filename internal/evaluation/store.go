@@ -54,6 +54,22 @@ type Store interface {
 	// both descending), starting after f.After when it is set.
 	ListEvaluations(ctx context.Context, f EvaluationFilter) ([]Evaluation, error)
 
+	// UpdateEvaluation replaces the stored evaluation e.ID with e, in one
+	// step, when its stored status is one of from, and reports whether it
+	// did. This compare-and-set makes background work idempotent: a job
+	// run twice stores one result. A missing id is a fault.NotFound error.
+	UpdateEvaluation(ctx context.Context, e Evaluation, from ...string) (bool, error)
+	// CreateQueued stores b (unless nil) and es together, all or none; an
+	// id that exists is a fault.Conflict error.
+	CreateQueued(ctx context.Context, b *Batch, es []Evaluation) error
+	// Batch returns a batch with its Counts by status.
+	Batch(ctx context.Context, id string) (Batch, error)
+	// BatchEvaluations returns the evaluations of a batch ordered by id.
+	BatchEvaluations(ctx context.Context, id string) ([]Evaluation, error)
+	// FillBatch records that every evaluation of a batch exists: total of
+	// them.
+	FillBatch(ctx context.Context, id string, total int) error
+
 	// Ping reports whether the store can serve requests.
 	Ping(ctx context.Context) error
 }

@@ -94,6 +94,7 @@ func (Heuristic) Grade(_ context.Context, in evaluation.GradeInput) (evaluation.
 	a := analyse(in.Answer)
 	r := in.Rubric
 	g := evaluation.Grading{Model: HeuristicModel}
+	ph := phrases{} // each term is stemmed once, not once per sentence
 	termsMatched := 0
 	hits := make([]map[int]int, len(r.Criteria)) // criterion -> sentence -> key points matched
 	for ci, c := range r.Criteria {
@@ -103,12 +104,12 @@ func (Heuristic) Grade(_ context.Context, in evaluation.GradeInput) (evaluation.
 		for _, kp := range c.KeyPoints {
 			status := evaluation.Missing
 			for si, s := range a.sentences {
-				if s.injection || !matchesAny(kp.Terms, s.stems) {
+				if s.injection || !ph.matchAny(kp.Terms, s.stems) {
 					continue
 				}
 				hits[ci][si]++
 				termsMatched++
-				if s.explains && !termHeavy(kp.Terms, s) {
+				if s.explains && !termHeavy(ph, kp.Terms, s) {
 					status = evaluation.Covered
 				} else if status == evaluation.Missing {
 					status = evaluation.Partial
@@ -130,7 +131,7 @@ func (Heuristic) Grade(_ context.Context, in evaluation.GradeInput) (evaluation.
 		res.Evidence = evidence(a, hits[ci])
 		g.Criteria = append(g.Criteria, res)
 	}
-	g.Misconceptions = misconceptions(r, a, g.Criteria)
+	g.Misconceptions = misconceptions(r, a, g.Criteria, ph)
 	if a.injection {
 		g.Flags = append(g.Flags, evaluation.FlagPromptInjection)
 	}
@@ -150,21 +151,12 @@ func (Heuristic) Grade(_ context.Context, in evaluation.GradeInput) (evaluation.
 	return g, nil
 }
 
-func matchesAny(terms []string, stems []string) bool {
-	for _, t := range terms {
-		if newPhrase(t).in(stems) {
-			return true
-		}
-	}
-	return false
-}
-
 // termHeavy reports whether most of a sentence's words are rubric terms: a
 // list dressed up as a sentence.
-func termHeavy(terms []string, s sentence) bool {
+func termHeavy(ph phrases, terms []string, s sentence) bool {
 	n := 0
 	for _, t := range terms {
-		p := newPhrase(t)
+		p := ph.of(t)
 		if p.in(s.stems) {
 			n += len(p)
 		}
@@ -220,16 +212,20 @@ func evidence(a analysis, hits map[int]int) []evaluation.Evidence {
 
 // misconceptions finds the rubric's misconceptions in the answer and lowers
 // the level of the criterion each one concerns most.
-func misconceptions(r rubric.Rubric, a analysis, crit []evaluation.CriterionResult) []evaluation.MisconceptionFound {
+func misconceptions(r rubric.Rubric, a analysis, crit []evaluation.CriterionResult, ph phrases) []evaluation.MisconceptionFound {
 	var out []evaluation.MisconceptionFound
+	var words []map[string]bool // the criteria's stems, made when first needed
 	for _, m := range r.Misconceptions {
 		for _, s := range a.sentences {
-			if s.injection || !matchesAny(m.Signals, s.stems) {
+			if s.injection || !ph.matchAny(m.Signals, s.stems) {
 				continue
 			}
 			ev := evaluation.Evidence{Quote: s.Text, Start: s.Start, End: s.End}
 			out = append(out, evaluation.MisconceptionFound{ID: m.ID, Claim: m.Claim, Why: m.Why, Evidence: &ev})
-			ci := concernedCriterion(r, m)
+			if words == nil {
+				words = criterionWords(r)
+			}
+			ci := concernedCriterion(words, m)
 			crit[ci].Level = max(0, crit[ci].Level-1)
 			break
 		}
@@ -238,25 +234,19 @@ func misconceptions(r rubric.Rubric, a analysis, crit []evaluation.CriterionResu
 }
 
 // concernedCriterion returns the index of the criterion whose words overlap
-// most with the misconception's.
-func concernedCriterion(r rubric.Rubric, m rubric.Misconception) int {
-	words := map[string]bool{}
+// most with the misconception's; words holds each criterion's stems.
+func concernedCriterion(words []map[string]bool, m rubric.Misconception) int {
+	mw := map[string]bool{}
 	for _, s := range text.Stems(m.Claim + " " + m.Why + " " + strings.Join(m.Signals, " ")) {
 		if !text.IsStop(s) {
-			words[s] = true
+			mw[s] = true
 		}
 	}
 	best, bestN := 0, -1
-	for i, c := range r.Criteria {
-		var b strings.Builder
-		b.WriteString(c.Name + " " + c.Description)
-		for _, kp := range c.KeyPoints {
-			b.WriteString(" " + kp.Point + " " + strings.Join(kp.Terms, " "))
-		}
-		seen, n := map[string]bool{}, 0
-		for _, s := range text.Stems(b.String()) {
-			if words[s] && !seen[s] {
-				seen[s] = true
+	for i, cw := range words {
+		n := 0
+		for s := range cw {
+			if mw[s] {
 				n++
 			}
 		}
@@ -265,6 +255,24 @@ func concernedCriterion(r rubric.Rubric, m rubric.Misconception) int {
 		}
 	}
 	return best
+}
+
+// criterionWords returns the distinct stems of each criterion's name,
+// description, key points and terms.
+func criterionWords(r rubric.Rubric) []map[string]bool {
+	out := make([]map[string]bool, len(r.Criteria))
+	for i, c := range r.Criteria {
+		var b strings.Builder
+		b.WriteString(c.Name + " " + c.Description)
+		for _, kp := range c.KeyPoints {
+			b.WriteString(" " + kp.Point + " " + strings.Join(kp.Terms, " "))
+		}
+		out[i] = map[string]bool{}
+		for _, s := range text.Stems(b.String()) {
+			out[i][s] = true
+		}
+	}
+	return out
 }
 
 func comment(c rubric.Criterion, res evaluation.CriterionResult) string {

@@ -24,6 +24,8 @@ type createRequest struct {
 	Rubric       *inlineRubric     `json:"rubric"`
 	Samples      int               `json:"samples"`
 	FollowUpOf   *followUpOf       `json:"follow_up_of"`
+	// CallbackURL receives the result of an asynchronous request (async.go).
+	CallbackURL string `json:"callback_url"`
 }
 
 // followUpOf names a follow-up question of an earlier evaluation.
@@ -50,6 +52,23 @@ func (s *Server) createEvaluation(c *gin.Context) {
 		s.fail(c, fault.Field("/answer", "is required"))
 		return
 	}
+	er := evaluationRequest(c, req)
+	if s.respondAsync(c, er, req.CallbackURL) {
+		return
+	}
+	e, err := s.svc.Evaluate(c.Request.Context(), er)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", "/v1/evaluations/"+e.ID)
+	c.JSON(http.StatusCreated, e)
+}
+
+// evaluationRequest maps a create request (its answer checked present)
+// to the service's request, for the synchronous, asynchronous and batch
+// paths alike.
+func evaluationRequest(c *gin.Context, req createRequest) evaluation.Request {
 	er := evaluation.Request{
 		Answer: *req.Answer, Question: req.Question, RubricID: req.RubricID,
 		CandidateRef: req.CandidateRef, Metadata: req.Metadata, Grader: req.Grader, Samples: req.Samples,
@@ -61,13 +80,7 @@ func (s *Server) createEvaluation(c *gin.Context) {
 	if req.Rubric != nil {
 		er.Inline = &evaluation.InlineRubric{Question: req.Rubric.Question, ReferenceAnswer: req.Rubric.ReferenceAnswer, Criteria: req.Rubric.Criteria}
 	}
-	e, err := s.svc.Evaluate(c.Request.Context(), er)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Header("Location", "/v1/evaluations/"+e.ID)
-	c.JSON(http.StatusCreated, e)
+	return er
 }
 
 func (s *Server) getEvaluation(c *gin.Context) {

@@ -124,7 +124,9 @@ func ceilSeconds(s float64) int {
 // deadline bounds each request, grading included, so a stuck dependency
 // cannot hold a connection forever.
 func (s *Server) deadline(c *gin.Context) {
-	if s.cfg.RequestTimeout <= 0 {
+	// An event stream lasts as long as its grading, which a request
+	// deadline would cut short; it ends itself (events.go).
+	if s.cfg.RequestTimeout <= 0 || c.FullPath() == eventsRoute {
 		c.Next()
 		return
 	}
@@ -154,7 +156,7 @@ func (s *Server) cors(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	h.Set("Access-Control-Expose-Headers", "Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-Id, Idempotent-Replayed")
+	h.Set("Access-Control-Expose-Headers", "Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-Id, Idempotent-Replayed, Preference-Applied")
 	if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, Cache-Control, Prefer, X-Request-Id")

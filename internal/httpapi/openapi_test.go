@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,9 +19,11 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/assay-dev/assay/internal/auth"
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
 	"github.com/assay-dev/assay/internal/memory"
+	"github.com/assay-dev/assay/internal/ratelimit"
 	"github.com/assay-dev/assay/internal/rubric"
 )
 
@@ -67,6 +70,19 @@ var filterOptions = &openapi3filter.Options{
 	// A status the document does not list for the operation is a mismatch.
 	IncludeResponseStatus: true,
 	MultiError:            true,
+	// The document's one security scheme: a request satisfies it when it
+	// carries a bearer token. Whether the token is valid is the server's
+	// business (an open server ignores it).
+	AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+		if in.SecuritySchemeName != "bearerAuth" {
+			return fmt.Errorf("unknown security scheme %q", in.SecuritySchemeName)
+		}
+		scheme, token, ok := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return errors.New("no bearer token in Authorization")
+		}
+		return nil
+	},
 }
 
 // checkRequest validates a request built from method, path, contentType
@@ -203,6 +219,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		"/healthz":             {"GET"},
 		"/readyz":              {"GET"},
 		"/openapi.yaml":        {"GET"},
+		"/v1/openapi.json":     {"GET"},
+		"/metrics":             {"GET"},
 		"/v1/evaluations":      {"GET", "POST"},
 		"/v1/evaluations/{id}": {"GET"},
 		"/v1/rubrics":          {"GET", "POST"},
@@ -222,9 +240,35 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	for _, name := range []string{"Evaluation", "RubricRef", "Score", "CriterionResult", "Evidence", "KeyPointResult",
 		"MisconceptionFound", "FollowUp", "GraderInfo", "Usage", "Rubric", "RubricSummary", "EvaluationPage",
-		"RubricPage", "SearchResult", "Problem", "CreateEvaluationRequest"} {
+		"RubricPage", "SearchResult", "Problem", "CreateEvaluationRequest", "InlineRubric", "PublicRubric",
+		"UnauthorizedProblem", "ForbiddenProblem", "RateLimitedProblem", "ConflictProblem", "IdempotencyKeyReusedProblem"} {
 		if s.doc.Components.Schemas[name] == nil {
 			t.Errorf("no component schema %s", name)
+		}
+	}
+	// Every /v1 operation needs a bearer key and says so, with its 401 and
+	// 429; the documents, health checks and metrics need none.
+	if ss := s.doc.Components.SecuritySchemes["bearerAuth"]; ss == nil || ss.Value.Type != "http" || ss.Value.Scheme != "bearer" {
+		t.Fatal("no http bearer security scheme bearerAuth")
+	}
+	for path, item := range s.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			security := s.doc.Security
+			if op.Security != nil {
+				security = *op.Security
+			}
+			protected := strings.HasPrefix(path, "/v1/") && path != "/v1/openapi.json"
+			if got := len(security) == 1 && security[0]["bearerAuth"] != nil; got != protected {
+				t.Errorf("%s %s: security %v, want bearerAuth: %v", method, path, security, protected)
+			}
+			if !protected && len(security) != 0 {
+				t.Errorf("%s %s: security %v, want none", method, path, security)
+			}
+			for _, code := range []string{"401", "429"} {
+				if got := op.Responses.Value(code) != nil; got != protected {
+					t.Errorf("%s %s: response %s documented = %v, want %v", method, path, code, got, protected)
+				}
+			}
 		}
 	}
 }
@@ -254,6 +298,39 @@ func TestOpenAPIConformance(t *testing.T) {
 			RetryAfter: 30 * time.Second, Err: errDiskOnFire}},
 		stubGrader{kind: "broken"}, // grades no criterion: an invalid grading
 	)
+	// A server with keys, where a grading is in flight under an
+	// Idempotency-Key, and an open server whose one client has used up its
+	// rate limit. Every request carries the admin key unless its row says
+	// otherwise; the open servers ignore it.
+	keys := memory.NewKeys()
+	_, adminToken := newKey(t, keys, nil, auth.ScopeAdmin)
+	_, gradeToken := newKey(t, keys, nil, auth.ScopeGrade)
+	blocking := newBlockingGrader("blocking")
+	keyed := newFixtureWithConfig(t, keyedConfig(keys), memory.New(), blocking)
+	inFlightBody := `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing.","grader":"blocking"}`
+	inFlight := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		req := httptest.NewRequest("POST", "/v1/evaluations", strings.NewReader(inFlightBody))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", bearer(adminToken))
+		req.Header.Set("Idempotency-Key", "in-flight")
+		rec := httptest.NewRecorder()
+		keyed.handler.ServeHTTP(rec, req)
+		inFlight <- rec
+	}()
+	t.Cleanup(func() {
+		blocking.Release()
+		if rec := <-inFlight; rec.Code != http.StatusCreated {
+			t.Errorf("the request in flight: %d %s", rec.Code, rec.Body)
+		}
+	})
+	blocking.waitEntered(t)
+	limitedCfg := testConfig()
+	limitedCfg.DefaultLimit = ratelimit.Limit{RPS: 0.001, Burst: 1}
+	limited := newFixtureWithConfig(t, limitedCfg, memory.New())
+	if rec := limited.do(http.MethodGet, "/v1/rubrics", "", ""); rec.Code != http.StatusOK {
+		t.Fatalf("setup: using up the rate limit: %d", rec.Code)
+	}
 
 	// State the table refers to: an evaluation and a cursor.
 	var evalID string
@@ -304,13 +381,18 @@ func TestOpenAPIConformance(t *testing.T) {
 	hugeRubric := `{"id": "big", "title": "` + strings.Repeat("x", 17<<10) + `"}`
 	longQ := strings.Repeat("a", 8001)
 
+	const noAuth = "-"
+	inline := `{"question":"What does a mutex guarantee?","reference_answer":"A mutex gives mutual exclusion: only one thread at a time holds the lock and runs the critical section, so shared data is not corrupted. Other threads block until it is released."}`
+	inlineCriteria := `{"question":"What does a mutex guarantee?","reference_answer":"Only one thread holds the lock at a time; the others block until it is released.",` +
+		`"criteria":[{"id":"exclusion","name":"Mutual exclusion","weight":2,"description":"One holder at a time.","levels":["none","names it","explains it","with blocking","with fairness"]}]}`
+
 	type routeKind int
 	const (
 		routed      routeKind = iota
 		noPath                // 404 from the router: the document has no such path
 		noOperation           // 405: the path exists, the method does not
 	)
-	tests := []struct {
+	type row struct {
 		name        string
 		f           *fixture // main unless set
 		method      string
@@ -318,6 +400,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		contentType string
 		body        string
 		header      http.Header
+		auth        string // Authorization: the admin key when empty, none when noAuth
 		wantStatus  int
 		wantType    string // problem type slug, for problem responses
 		// reqValid says whether the document accepts the request. Some
@@ -326,13 +409,19 @@ func TestOpenAPIConformance(t *testing.T) {
 		reqValid    bool
 		route       routeKind
 		wantHeaders map[string]string // headers the response must carry
-	}{
+	}
+	tests := []row{
 		// Operations.
 		{name: "healthz", method: "GET", path: "/healthz", wantStatus: 200, reqValid: true},
 		{name: "readyz", method: "GET", path: "/readyz", wantStatus: 200, reqValid: true},
 		{name: "readyz with the store down", f: down, method: "GET", path: "/readyz", wantStatus: 503, wantType: "unavailable", reqValid: true},
 		{name: "readyz with the store failing unexpectedly", f: broken, method: "GET", path: "/readyz", wantStatus: 503, wantType: "unavailable", reqValid: true},
 		{name: "openapi.yaml", method: "GET", path: "/openapi.yaml", wantStatus: 200, reqValid: true},
+		{name: "openapi.json", method: "GET", path: "/v1/openapi.json", wantStatus: 200, reqValid: true},
+		{name: "openapi.json needs no key", f: keyed, auth: noAuth, method: "GET", path: "/v1/openapi.json", wantStatus: 200, reqValid: true},
+		{name: "metrics", method: "GET", path: "/metrics", wantStatus: 200, reqValid: true},
+		{name: "metrics need no key", f: keyed, auth: noAuth, method: "GET", path: "/metrics", wantStatus: 200, reqValid: true},
+		{name: "healthz needs no key", f: keyed, auth: noAuth, method: "GET", path: "/healthz", wantStatus: 200, reqValid: true},
 		{name: "request id is echoed", method: "GET", path: "/healthz", header: http.Header{"X-Request-Id": {"req-42"}}, wantStatus: 200, reqValid: true},
 
 		// POST /v1/evaluations.
@@ -375,6 +464,37 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "grader unavailable", f: graders, method: "POST", path: "/v1/evaluations", contentType: "application/json",
 			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing.","grader":"flaky"}`, wantStatus: 503, wantType: "unavailable", reqValid: true,
 			wantHeaders: map[string]string{"Retry-After": "30"}},
+		{name: "grade with an inline rubric", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric":` + inline + `,"answer":"Only one thread can hold a mutex; the others block until it is released, which prevents data races."}`, wantStatus: 201, reqValid: true},
+		{name: "grade with inline criteria", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric":` + inlineCriteria + `,"answer":"One thread holds the lock; the rest wait."}`, wantStatus: 201, reqValid: true},
+		{name: "inline rubric without a reference answer", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric":{"question":"What is a mutex?"},"answer":"A lock."}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "inline rubric and rubric_id", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric":` + inline + `,"rubric_id":"db-acid","answer":"A lock."}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "grade afresh with Cache-Control: no-cache", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`, header: http.Header{"Cache-Control": {"no-cache"}}, wantStatus: 201, reqValid: true},
+		{name: "grade with an Idempotency-Key", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Durability: a commit survives a crash."}`, header: http.Header{"Idempotency-Key": {"conformance-1"}}, wantStatus: 201, reqValid: true},
+		{name: "retry with the same Idempotency-Key replays", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Durability: a commit survives a crash."}`, header: http.Header{"Idempotency-Key": {"conformance-1"}}, wantStatus: 201, reqValid: true,
+			wantHeaders: map[string]string{"Idempotent-Replayed": "true"}},
+		{name: "same Idempotency-Key, another body", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Isolation."}`, header: http.Header{"Idempotency-Key": {"conformance-1"}}, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "a replayed problem", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"answer":"  "}`, header: http.Header{"Idempotency-Key": {"conformance-2"}}, wantStatus: 422, wantType: "invalid-field"},
+		{name: "a replayed problem, replayed", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"answer":"  "}`, header: http.Header{"Idempotency-Key": {"conformance-2"}}, wantStatus: 422, wantType: "invalid-field",
+			wantHeaders: map[string]string{"Idempotent-Replayed": "true"}},
+		{name: "Idempotency-Key too long", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Atomicity."}`, header: http.Header{"Idempotency-Key": {strings.Repeat("k", 256)}}, wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "duplicate while the first is in flight", f: keyed, method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: inFlightBody, header: http.Header{"Idempotency-Key": {"in-flight"}}, wantStatus: 409, wantType: "conflict", reqValid: true},
+		{name: "grade with a grade key", f: keyed, auth: bearer(gradeToken), method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`, wantStatus: 201, reqValid: true},
+		{name: "grade with a revoked or unknown key", f: keyed, auth: "Bearer assay_000000000000_nope", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`, wantStatus: 401, wantType: "unauthorized", reqValid: true,
+			wantHeaders: map[string]string{"WWW-Authenticate": `Bearer realm="assay"`}},
 
 		// GET /v1/evaluations and /v1/evaluations/{id}.
 		{name: "list evaluations", method: "GET", path: "/v1/evaluations", wantStatus: 200, reqValid: true},
@@ -458,6 +578,15 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "archive rubric, store down", f: down, method: "DELETE", path: "/v1/rubrics/db-acid", wantStatus: 503, wantType: "unavailable", reqValid: true},
 		{name: "archive rubric, store failing", f: broken, method: "DELETE", path: "/v1/rubrics/db-acid", wantStatus: 500, wantType: "internal", reqValid: true},
 
+		// A grade key's view of a rubric, and what it may not do.
+		{name: "candidate's view of a rubric", f: keyed, auth: bearer(gradeToken), method: "GET", path: "/v1/rubrics/db-acid", wantStatus: 200, reqValid: true},
+		{name: "candidate's view of a version", f: keyed, auth: bearer(gradeToken), method: "GET", path: "/v1/rubrics/db-acid?version=1", wantStatus: 200, reqValid: true},
+		{name: "admin's view of a rubric", f: keyed, method: "GET", path: "/v1/rubrics/db-acid", wantStatus: 200, reqValid: true},
+		{name: "grade key creates a rubric", f: keyed, auth: bearer(gradeToken), method: "POST", path: "/v1/rubrics", contentType: "application/json", body: newRubric, wantStatus: 403, wantType: "forbidden", reqValid: true},
+		{name: "grade key updates a rubric", f: keyed, auth: bearer(gradeToken), method: "PUT", path: "/v1/rubrics/db-acid", contentType: "application/json",
+			body: strings.Replace(changed, `"db-acid-copy"`, `"db-acid"`, 1), wantStatus: 403, wantType: "forbidden", reqValid: true},
+		{name: "grade key archives a rubric", f: keyed, auth: bearer(gradeToken), method: "DELETE", path: "/v1/rubrics/db-acid", wantStatus: 403, wantType: "forbidden", reqValid: true},
+
 		// Requests no operation describes.
 		{name: "unknown path", method: "GET", path: "/v1/nothing-here", wantStatus: 404, wantType: "not-found", route: noPath},
 		{name: "trailing slash", method: "GET", path: "/v1/evaluations/", wantStatus: 404, wantType: "not-found", route: noPath},
@@ -467,6 +596,31 @@ func TestOpenAPIConformance(t *testing.T) {
 			wantHeaders: map[string]string{"Allow": "GET, PUT, DELETE"}},
 	}
 
+	// Every /v1 operation: without a key on a server with keys (which the
+	// document does not accept either), and over the rate limit.
+	for _, op := range []struct{ method, path, body string }{
+		{"POST", "/v1/evaluations", `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`},
+		{"GET", "/v1/evaluations", ""},
+		{"GET", "/v1/evaluations/" + evalID, ""},
+		{"GET", "/v1/rubrics", ""},
+		{"GET", "/v1/rubrics/search?q=cache", ""},
+		{"GET", "/v1/rubrics/db-acid", ""},
+		{"POST", "/v1/rubrics", newRubric},
+		{"PUT", "/v1/rubrics/db-acid-copy", changed},
+		{"DELETE", "/v1/rubrics/db-acid-copy", ""},
+	} {
+		ct := ""
+		if op.body != "" {
+			ct = "application/json"
+		}
+		tests = append(tests,
+			row{name: op.method + " " + op.path + " without a key", f: keyed, auth: noAuth, method: op.method, path: op.path, contentType: ct, body: op.body,
+				wantStatus: 401, wantType: "unauthorized", wantHeaders: map[string]string{"WWW-Authenticate": `Bearer realm="assay"`}},
+			row{name: op.method + " " + op.path + " over the rate limit", f: limited, method: op.method, path: op.path, contentType: ct, body: op.body,
+				wantStatus: 429, wantType: "rate-limited", reqValid: true, wantHeaders: map[string]string{"RateLimit-Limit": "1", "RateLimit-Remaining": "0"}},
+		)
+	}
+
 	covered := map[string]map[int]bool{} // operation id -> statuses seen
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -474,24 +628,35 @@ func TestOpenAPIConformance(t *testing.T) {
 			if f == nil {
 				f = main
 			}
-			in, reqErr := s.checkRequest(t, tt.method, tt.path, tt.contentType, tt.body, tt.header)
+			header := http.Header{}
+			for k, vs := range tt.header {
+				header[k] = vs
+			}
+			switch tt.auth {
+			case "":
+				header.Set("Authorization", bearer(adminToken))
+			case noAuth:
+			default:
+				header.Set("Authorization", tt.auth)
+			}
+			in, reqErr := s.checkRequest(t, tt.method, tt.path, tt.contentType, tt.body, header)
 
-			var rec *httptest.ResponseRecorder
-			if tt.header != nil {
-				req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
-				if tt.contentType != "" {
-					req.Header.Set("Content-Type", tt.contentType)
-				}
-				for k, vs := range tt.header {
-					req.Header[k] = vs
-				}
-				rec = httptest.NewRecorder()
-				f.handler.ServeHTTP(rec, req)
-				if got, want := rec.Header().Get("X-Request-Id"), tt.header.Get("X-Request-Id"); got != want {
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			for k, vs := range header {
+				req.Header[k] = vs
+			}
+			rec := httptest.NewRecorder()
+			f.handler.ServeHTTP(rec, req)
+			if want := tt.header.Get("X-Request-Id"); want != "" {
+				if got := rec.Header().Get("X-Request-Id"); got != want {
 					t.Errorf("X-Request-Id = %q, want %q (echoed)", got, want)
 				}
-			} else {
-				rec = f.do(tt.method, tt.path, tt.contentType, tt.body)
+			}
+			if tt.wantHeaders["Idempotent-Replayed"] == "" && rec.Header().Get("Idempotent-Replayed") != "" {
+				t.Errorf("Idempotent-Replayed = %q on a response that is not a replay", rec.Header().Get("Idempotent-Replayed"))
 			}
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
@@ -564,6 +729,13 @@ func TestOpenAPIConformance(t *testing.T) {
 func TestOpenAPIRejectsMismatches(t *testing.T) {
 	f := newFixture(t)
 	s := loadSpec(t, f)
+	keys := memory.NewKeys()
+	newKey(t, keys, nil, auth.ScopeAdmin)
+	keyed := newFixtureWithConfig(t, keyedConfig(keys), memory.New()) // answers 401 to requests without a key
+	limitedCfg := testConfig()
+	limitedCfg.DefaultLimit = ratelimit.Limit{RPS: 0.001, Burst: 1}
+	limited := newFixtureWithConfig(t, limitedCfg, memory.New()) // answers 429 after one request
+	limited.do("GET", "/v1/rubrics", "", "")
 	body := `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`
 	tests := []struct {
 		name  string
@@ -602,6 +774,35 @@ func TestOpenAPIRejectsMismatches(t *testing.T) {
 			rec := f.do("POST", "/v1/evaluations", "application/json", `{"answer":" "}`)
 			return editJSON(t, rec, func(m map[string]any) { m["type"] = problemBase + "conflict" })
 		}},
+		{"cached not a boolean", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) { m["cached"] = "yes" })
+		}},
+		{"cached missing", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) { delete(m, "cached") })
+		}},
+		{"Idempotent-Replayed not true", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec.Header().Set("Idempotent-Replayed", "false")
+			return rec
+		}},
+		{"RateLimit-Remaining negative", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec.Header().Set("RateLimit-Remaining", "-1")
+			return rec
+		}},
+		{"401 without WWW-Authenticate", func(*httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec := keyed.do("POST", "/v1/evaluations", "application/json", body)
+			rec.Header().Del("WWW-Authenticate")
+			return rec
+		}},
+		{"429 without Retry-After", func(*httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec := limited.do("POST", "/v1/evaluations", "application/json", body)
+			rec.Header().Del("Retry-After")
+			return rec
+		}},
+		{"idempotency conflict as invalid-field", func(*httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			rec := limited.do("POST", "/v1/evaluations", "application/json", body)
+			rec.Code = http.StatusConflict
+			return editJSON(t, rec, func(m map[string]any) { m["status"] = 409 })
+		}},
 		{"no-match problem without candidates", func(*httptest.ResponseRecorder) *httptest.ResponseRecorder {
 			rec := f.do("POST", "/v1/evaluations", "application/json", `{"question":"What is the best pizza place in Naples?","answer":"Da Michele."}`)
 			return editJSON(t, rec, func(m map[string]any) { delete(m, "candidates") })
@@ -609,7 +810,7 @@ func TestOpenAPIRejectsMismatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in, err := s.checkRequest(t, "POST", "/v1/evaluations", "application/json", body, nil)
+			in, err := s.checkRequest(t, "POST", "/v1/evaluations", "application/json", body, http.Header{"Authorization": {"Bearer any"}})
 			if err != nil {
 				t.Fatalf("request: %v", err)
 			}

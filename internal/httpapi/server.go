@@ -4,14 +4,19 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
+	"path"
 	"regexp"
 	"time"
 
@@ -45,6 +50,15 @@ type Config struct {
 	// CORSOrigins are the origins browsers may call from; "*" allows any.
 	CORSOrigins []string
 	Metrics     *metrics.Metrics
+	// Async, when set, enables Prefer: respond-async, batches, regrades and
+	// event streams (async.go, events.go); Events feeds the streams and
+	// Heartbeat spaces their keep-alive comments (default 15s).
+	Async     *evaluation.Async
+	Events    EventSource
+	Heartbeat time.Duration
+	// Web holds the practice page, index.html and assets/, served at / and
+	// /assets/; nil serves no page.
+	Web fs.FS
 }
 
 // Server serves the API.
@@ -53,6 +67,8 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	engine *gin.Engine
+	// closing ends the event streams on shutdown (events.go).
+	closing chan struct{}
 }
 
 // New builds the router. Missing dependencies get in-process defaults: an
@@ -93,6 +109,13 @@ func New(svc *evaluation.Service, cfg Config, log *slog.Logger) *Server {
 	openapiJSON := yamlToJSON(openapiDoc)
 	e.GET("/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openapiJSON) })
 
+	if cfg.Web != nil {
+		for _, m := range []string{http.MethodGet, http.MethodHead} {
+			e.Handle(m, "/", func(c *gin.Context) { s.webFile(c, "index.html") })
+			e.Handle(m, "/assets/*path", func(c *gin.Context) { s.webFile(c, "assets"+c.Param("path")) })
+		}
+	}
+
 	v1 := e.Group("/v1", s.authenticate, s.rateLimit)
 	grade, admin := s.require(auth.ScopeGrade), s.require(auth.ScopeAdmin)
 	v1.POST("/evaluations", grade, s.idempotent, s.createEvaluation)
@@ -104,6 +127,7 @@ func New(svc *evaluation.Service, cfg Config, log *slog.Logger) *Server {
 	v1.POST("/rubrics", admin, s.createRubric)
 	v1.PUT("/rubrics/:id", admin, s.updateRubric)
 	v1.DELETE("/rubrics/:id", admin, s.archiveRubric)
+	s.asyncRoutes(v1, grade, admin)
 
 	e.NoRoute(func(c *gin.Context) {
 		s.fail(c, fault.New(fault.NotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
@@ -180,6 +204,30 @@ func (s *Server) recover(c *gin.Context) {
 		}
 	}()
 	c.Next()
+}
+
+// webCSP lets the practice page load only its own files and call only its
+// own origin: no inline script, so injected markup could not run.
+const webCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// webFile serves one file of the practice page; a missing one (or a
+// folder) is the usual 404 problem.
+func (s *Server) webFile(c *gin.Context, name string) {
+	b, err := fs.ReadFile(s.cfg.Web, name)
+	if !fs.ValidPath(name) || err != nil {
+		s.fail(c, fault.New(fault.NotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+		return
+	}
+	h := c.Writer.Header()
+	if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+		h.Set("Content-Type", ct)
+	}
+	sum := sha256.Sum256(b)
+	h.Set("ETag", `"`+hex.EncodeToString(sum[:12])+`"`)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Security-Policy", webCSP)
+	http.ServeContent(c.Writer, c.Request, name, time.Time{}, bytes.NewReader(b))
 }
 
 // noKeys is the key store of a server built without one: no keys, so the

@@ -42,6 +42,9 @@ type Store struct {
 	cached map[string]string
 	// order holds evaluation ids newest first, for keyset listing.
 	order []evaluation.Cursor
+	// batches and their evaluation ids (async.go).
+	batches map[string]evaluation.Batch
+	members map[string][]string
 }
 
 // New returns an empty store.
@@ -51,6 +54,8 @@ func New() *Store {
 		vectors:     map[vectorKey][][]float32{},
 		evaluations: map[string]evaluation.Evaluation{},
 		cached:      map[string]string{},
+		batches:     map[string]evaluation.Batch{},
+		members:     map[string][]string{},
 	}
 }
 

@@ -84,6 +84,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if n > 0 {
 		s.log.Info("database migrated", "applied", n)
 	}
+	if err := s.migrateRiver(ctx); err != nil {
+		return classify("applying River's migrations", err)
+	}
 	// Connections opened before the vector extension existed (by this
 	// replica or, racing, by another) lack its types: replace them all.
 	// Migrate runs once at start-up, so this costs a few reconnections.

@@ -39,6 +39,8 @@ type Store struct {
 	// indexed remembers the HNSW indexes known to exist, so PutVectors runs
 	// their DDL (which locks the table) only once per model and process.
 	indexed sync.Map // index name -> struct{}
+	// cache holds rubric bodies and search results (searchcache.go).
+	cache *caches
 }
 
 var _ evaluation.Store = (*Store)(nil)
@@ -61,7 +63,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, classify("opening the database pool", err)
 	}
-	s := &Store{pool: pool, log: log}
+	s := &Store{pool: pool, log: log, cache: newCaches()}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

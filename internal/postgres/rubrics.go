@@ -40,7 +40,15 @@ const selectVersion = `
 // RubricVersion implements evaluation.Store. Archived rubrics' versions
 // stay readable: evaluations refer to them.
 func (s *Store) RubricVersion(ctx context.Context, id string, version int) (rubric.Rubric, error) {
+	// A stored version never changes, so the cache is always right.
+	vk := versionKey{id, version}
+	if r, ok := s.cache.bodies.get(vk); ok {
+		return r, nil
+	}
 	r, err := scanRubric(s.pool.QueryRow(ctx, selectVersion, id, version))
+	if err == nil {
+		s.cache.bodies.put(vk, r)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return rubric.Rubric{}, evaluation.NotFound("rubric version", id)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -235,15 +236,42 @@ func searchLimits(k int) (fetch, efSearch int) {
 // question bank of thousands of rubrics and k of a few it finds what the
 // memory store's exact scan finds; a k over maxEfSearch/overFetch may get
 // fewer rubrics.
+//
+// A search repeated while the bank is unchanged (most requests name one of
+// a few questions) is answered from the search cache after one cheap
+// statement checks the bank stamp; see searchcache.go.
 func (s *Store) SearchRubrics(ctx context.Context, model string, vec []float32, k int) ([]evaluation.Match, error) {
 	if k <= 0 || len(vec) == 0 {
 		return nil, nil
 	}
+	key := s.cache.key(model, vec, k)
+	if e, ok := s.cache.lookup(key, model, vec, k); ok {
+		st, err := readStamp(ctx, s.pool)
+		if err != nil {
+			return nil, classify("searching rubrics", err)
+		}
+		if st == e.stamp {
+			return e.matches(), nil
+		}
+	}
 	fetch, ef := searchLimits(k)
-	var out []evaluation.Match
-	err := s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	var (
+		out       []evaluation.Match
+		stamp     bankStamp
+		withStamp = s.cache.wantStamp()
+	)
+	// Repeatable read: the stamp and the search see the same snapshot.
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	err := s.inTx(ctx, opts, func(tx pgx.Tx) error {
+		out = nil
 		if _, err := tx.Exec(ctx, searchSettings, strconv.Itoa(ef)); err != nil {
 			return err
+		}
+		var err error
+		if withStamp {
+			if stamp, err = readStamp(ctx, tx); err != nil {
+				return err
+			}
 		}
 		scores, err := candidateScores(ctx, tx, model, vec, fetch)
 		if err != nil {
@@ -252,24 +280,41 @@ func (s *Store) SearchRubrics(ctx context.Context, model string, vec []float32, 
 		if len(scores) > k {
 			scores = scores[:k]
 		}
-		// The bodies of the k best only, in one round trip.
+		// The bodies of the k best not yet cached, in one round trip.
+		rs := make([]rubric.Rubric, len(scores))
+		cached := make([]bool, len(scores))
 		batch := &pgx.Batch{}
-		for _, sc := range scores {
-			batch.Queue(selectVersion, sc.id, sc.version)
+		for i, sc := range scores {
+			if rs[i], cached[i] = s.cache.bodies.get(versionKey{sc.id, sc.version}); !cached[i] {
+				batch.Queue(selectVersion, sc.id, sc.version)
+			}
 		}
-		br := tx.SendBatch(ctx, batch)
-		defer br.Close()
-		for _, sc := range scores {
-			r, err := scanRubric(br.QueryRow())
-			if err != nil {
+		if batch.Len() > 0 {
+			br := tx.SendBatch(ctx, batch)
+			defer br.Close()
+			for i, sc := range scores {
+				if cached[i] {
+					continue
+				}
+				if rs[i], err = scanRubric(br.QueryRow()); err != nil {
+					return err
+				}
+				s.cache.bodies.put(versionKey{sc.id, sc.version}, rs[i])
+			}
+			if err := br.Close(); err != nil {
 				return err
 			}
-			out = append(out, evaluation.Match{Rubric: r, Similarity: sc.similarity})
 		}
-		return br.Close()
+		for i, sc := range scores {
+			out = append(out, evaluation.Match{Rubric: rs[i], Similarity: sc.similarity})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, classify("searching rubrics", err)
+	}
+	if withStamp && s.cache.cacheable(stamp) {
+		s.cache.searches.put(key, &searchEntry{model: model, k: k, vec: slices.Clone(vec), stamp: stamp, out: slices.Clone(out)})
 	}
 	return out, nil
 }

@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) evaluation.Store) {
 	t.Run("SearchRubrics", func(t *testing.T) { testSearch(t, newStore) })
 	t.Run("Evaluations", func(t *testing.T) { testEvaluations(t, newStore) })
 	t.Run("ListEvaluations", func(t *testing.T) { testListEvaluations(t, newStore) })
+	t.Run("Async", func(t *testing.T) { testAsync(t, newStore) })
 	t.Run("CacheAndOwners", func(t *testing.T) { testCacheAndOwners(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := newStore(t).Ping(t.Context()); err != nil {

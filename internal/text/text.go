@@ -23,29 +23,51 @@ type Token struct {
 // give the same tokens.
 func Tokenize(s string) []Token {
 	toks := make([]Token, 0, len(s)/5)
-	var b strings.Builder
-	start, pos := -1, 0
-	flush := func() {
+	// A word that is already lower-case ASCII is a substring of s; only
+	// other words are copied, lower-cased.
+	startByte, start, pos := 0, -1, 0
+	plain := true
+	flush := func(end int) {
 		if start >= 0 {
-			w := b.String()
+			w := s[startByte:end]
+			if !plain {
+				w = lowerWord(w)
+			}
 			toks = append(toks, Token{Word: w, Stem: Stem(w), Start: start, End: pos})
-			b.Reset()
 			start = -1
 		}
 	}
-	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if start < 0 {
-				start = pos
-			}
-			b.WriteRune(unicode.ToLower(r))
+	for i, r := range s {
+		var isWord bool
+		if r < utf8.RuneSelf {
+			c := byte(r)
+			isWord = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || 'A' <= c && c <= 'Z'
 		} else {
-			flush()
+			isWord = unicode.IsLetter(r) || unicode.IsDigit(r)
+		}
+		if isWord {
+			if start < 0 {
+				start, startByte, plain = pos, i, true
+			}
+			if r >= utf8.RuneSelf || 'A' <= r && r <= 'Z' {
+				plain = false
+			}
+		} else {
+			flush(i)
 		}
 		pos++
 	}
-	flush()
+	flush(len(s))
 	return toks
+}
+
+// lowerWord lower-cases a word rune by rune, as unicode.ToLower does.
+func lowerWord(w string) string {
+	b := make([]byte, 0, len(w)+4)
+	for _, r := range w {
+		b = utf8.AppendRune(b, unicode.ToLower(r))
+	}
+	return string(b)
 }
 
 // Stems returns the stems of the words of s, in order.
@@ -99,6 +121,67 @@ type Sentence struct {
 // breaks, at list bullets and at semicolons, and returns the non-empty
 // pieces trimmed, with rune offsets into s.
 func Sentences(s string) []Sentence {
+	if !utf8.ValidString(s) {
+		return sentencesOfRunes(s)
+	}
+	// Valid UTF-8: each piece is a substring of s, found by walking bytes
+	// and counting runes, with no copy of the text.
+	var out []Sentence
+	beginByte, beginRune := 0, 0
+	emit := func(endByte, endRune int) {
+		a, ar := beginByte, beginRune
+		for a < endByte {
+			r, size := utf8.DecodeRuneInString(s[a:endByte])
+			if !unicode.IsSpace(r) && r != '-' && r != '*' && r != '•' {
+				break
+			}
+			a += size
+			ar++
+		}
+		b, br := endByte, endRune
+		for b > a {
+			r, size := utf8.DecodeLastRuneInString(s[a:b])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			b -= size
+			br--
+		}
+		if b > a {
+			t := s[a:b]
+			toks := Tokenize(t)
+			for i := range toks {
+				toks[i].Start += ar
+				toks[i].End += ar
+			}
+			if len(toks) > 0 {
+				out = append(out, Sentence{Text: t, Start: ar, End: br, Tokens: toks})
+			}
+		}
+		beginByte, beginRune = endByte, endRune
+	}
+	n := 0 // runes before i
+	for i, r := range s {
+		next := i + utf8.RuneLen(r)
+		switch {
+		case r == '\n' || r == ';':
+			emit(next, n+1)
+		case r == '.' || r == '!' || r == '?':
+			if next == len(s) {
+				emit(next, n+1)
+			} else if r2, _ := utf8.DecodeRuneInString(s[next:]); unicode.IsSpace(r2) {
+				emit(next, n+1)
+			}
+		}
+		n++
+	}
+	emit(len(s), n)
+	return out
+}
+
+// sentencesOfRunes is Sentences for text that is not valid UTF-8: the
+// invalid bytes become U+FFFD in the pieces' text.
+func sentencesOfRunes(s string) []Sentence {
 	runes := []rune(s)
 	var out []Sentence
 	begin := 0

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestServeForProfile runs the server exactly as `api serve` does, from the
+// environment, for ASSAY_PROFILE_SERVE (a duration), so that `go test
+// -cpuprofile/-memprofile` profiles the server alone while scripts/bench.sh
+// (or loadgen by hand) drives load at it from another process. It is off,
+// and skipped, unless that variable is set; it adds no endpoint to the
+// server. See docs/performance.md:
+//
+//	ASSAY_PROFILE_SERVE=40s ASSAY_ADDR=127.0.0.1:18080 DATABASE_URL=... \
+//	  go test -run TestServeForProfile -count=1 -cpuprofile cpu.out -memprofile mem.out ./cmd/api
+func TestServeForProfile(t *testing.T) {
+	v := os.Getenv("ASSAY_PROFILE_SERVE")
+	if v == "" {
+		t.Skip("set ASSAY_PROFILE_SERVE=DURATION to serve for that long under the profiler")
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("ASSAY_PROFILE_SERVE: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	logf, err := os.Create(os.DevNull)
+	if p := os.Getenv("ASSAY_PROFILE_LOG"); p != "" {
+		logf, err = os.Create(p)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	if err := run(ctx, []string{"serve"}, os.Getenv, logf); err != nil {
+		t.Fatal(err)
+	}
+}

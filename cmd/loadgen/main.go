@@ -1,0 +1,614 @@
+// Command loadgen drives load at Assay (or, for a reference, straight at
+// the mock LLM) from a process of its own, and prints what it measured as
+// JSON: throughput, latency percentiles, errors, and the CPU time and peak
+// memory of the processes it was told to watch.
+//
+//	loadgen -url http://127.0.0.1:8080 -c 200 -d 20s -warmup 3s -scenario llm -watch server=PID
+//
+// A fixed number of clients each send one request after another (a closed
+// loop) for a duration (-d, after -warmup) or until -n requests are sent.
+// Every request carries a distinct answer, so Assay's evaluation cache never
+// hits, except in the cache scenario, which first grades a small set of
+// answers once and then sends only those again.
+//
+// Targets and scenarios:
+//
+//	-target assay -scenario llm        POST /v1/evaluations, default grader (the LLM)
+//	-target assay -scenario heuristic  the same with "grader":"heuristic"
+//	-target assay -scenario cache      identical requests, answered from the cache
+//	-target mock                       POST /v1/chat/completions at the mock, the
+//	                                   prompt Assay would send (the reference)
+//	-target mock-models                GET /v1/models at the mock: a bare HTTP round
+//	                                   trip, the floor of any Go JSON service here
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+type options struct {
+	url         string
+	target      string
+	scenario    string
+	clients     int
+	duration    time.Duration
+	warmup      time.Duration
+	count       int
+	ramp        time.Duration
+	timeout     time.Duration
+	answersDir  string
+	rubricsDir  string
+	promptFile  string
+	cacheSet    int
+	label       string
+	out         string
+	watch       []watchSpec
+	resetHWM    bool
+	sampleEvery time.Duration
+}
+
+type watchSpec struct {
+	name string
+	pid  int
+	tree bool // the process and all its descendants (PostgreSQL's backends)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func parse(args []string, out io.Writer) (options, error) {
+	o := options{}
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "base URL: Assay's, or the mock's including /v1")
+	fs.StringVar(&o.target, "target", "assay", "assay, mock (chat completions) or mock-models (GET /v1/models)")
+	fs.StringVar(&o.scenario, "scenario", "llm", "with -target assay: llm, heuristic or cache")
+	fs.IntVar(&o.clients, "c", 200, "concurrent clients")
+	fs.DurationVar(&o.duration, "d", 20*time.Second, "measured duration (ignored with -n)")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "load before the measurement, not recorded (ignored with -n)")
+	fs.IntVar(&o.count, "n", 0, "send exactly this many requests instead of running for -d; all are recorded")
+	fs.DurationVar(&o.ramp, "ramp", 0, "start the clients evenly over this time instead of all at once")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "timeout of one request")
+	fs.StringVar(&o.answersDir, "answers", "internal/grader/testdata/answers", "folder of answer files (rubric, strong, partial, wrong)")
+	fs.StringVar(&o.rubricsDir, "rubrics", "rubrics", "folder of rubric files, for the questions")
+	fs.StringVar(&o.promptFile, "prompt", "internal/grader/testdata/golden/prompt_api-rate-limiting.golden",
+		"with -target mock: a rendered prompt (=== system === / === user ===) whose system part is sent")
+	fs.IntVar(&o.cacheSet, "cache-set", 60, "scenario cache: how many distinct answers are graded once, then repeated")
+	fs.StringVar(&o.label, "label", "", "free text copied into the report")
+	fs.StringVar(&o.out, "o", "", "also write the JSON report to this file")
+	fs.BoolVar(&o.resetHWM, "reset-hwm", true, "reset the watched processes' peak RSS (VmHWM) when the measurement starts (needs write access to /proc/PID/clear_refs)")
+	fs.DurationVar(&o.sampleEvery, "sample", 100*time.Millisecond, "how often to sample the watched processes' RSS")
+	fs.Func("watch", "NAME=PID: report the CPU time and peak RSS of this process (repeatable)", func(v string) error {
+		w, err := parseWatch(v, false)
+		o.watch = append(o.watch, w)
+		return err
+	})
+	fs.Func("watch-tree", "NAME=PID: report the CPU time of this process and all its descendants (repeatable)", func(v string) error {
+		w, err := parseWatch(v, true)
+		o.watch = append(o.watch, w)
+		return err
+	})
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.clients < 1:
+		return o, errors.New("-c must be at least 1")
+	case o.count < 0:
+		return o, errors.New("-n must not be negative")
+	case o.count == 0 && o.duration <= 0:
+		return o, errors.New("-d must be positive")
+	case !slices.Contains([]string{"assay", "mock", "mock-models"}, o.target):
+		return o, fmt.Errorf("unknown -target %q", o.target)
+	case o.target == "assay" && !slices.Contains([]string{"llm", "heuristic", "cache"}, o.scenario):
+		return o, fmt.Errorf("unknown -scenario %q", o.scenario)
+	}
+	if o.target != "assay" {
+		o.scenario = ""
+	}
+	o.url = strings.TrimRight(o.url, "/")
+	return o, nil
+}
+
+func parseWatch(v string, tree bool) (watchSpec, error) {
+	name, p, ok := strings.Cut(v, "=")
+	var pid int
+	if _, err := fmt.Sscanf(p, "%d", &pid); !ok || err != nil || pid <= 0 || name == "" {
+		return watchSpec{}, fmt.Errorf("want NAME=PID, got %q", v)
+	}
+	return watchSpec{name: name, pid: pid, tree: tree}, nil
+}
+
+// Report is what loadgen prints.
+type Report struct {
+	Label      string         `json:"label,omitempty"`
+	Target     string         `json:"target"`
+	Scenario   string         `json:"scenario,omitempty"`
+	URL        string         `json:"url"`
+	Clients    int            `json:"clients"`
+	Mode       string         `json:"mode"` // duration or count
+	WarmupS    float64        `json:"warmup_s"`
+	MeasuredS  float64        `json:"measured_s"`
+	Requests   int            `json:"requests"`
+	OK         int            `json:"ok"`
+	Errors     int            `json:"errors"`
+	ErrorKinds map[string]int `json:"error_kinds,omitempty"`
+	// Throughput is successful responses per second over the measurement.
+	Throughput float64 `json:"throughput_rps"`
+	LatencyMS  Latency `json:"latency_ms"`
+	// Cached counts responses with "cached":true (Assay's evaluation cache).
+	Cached int `json:"cached"`
+	// GraderKinds counts the grader kind of the successful responses.
+	GraderKinds map[string]int        `json:"grader_kinds,omitempty"`
+	Processes   map[string]ProcReport `json:"processes,omitempty"`
+	Start       time.Time             `json:"start"`
+}
+
+// Latency summarises the latencies of successful requests.
+type Latency struct {
+	Min  float64 `json:"min"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	bodies, err := newBodies(o)
+	if err != nil {
+		return err
+	}
+	client := newClient(o)
+	if o.target == "assay" && o.scenario == "cache" {
+		if err := prime(ctx, client, o, bodies); err != nil {
+			return err
+		}
+	}
+	rep, err := drive(ctx, client, o, bodies)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if o.out != "" {
+		if err := os.WriteFile(o.out, b, 0o644); err != nil {
+			return err
+		}
+	}
+	_, err = stdout.Write(b)
+	return err
+}
+
+// newClient returns a client whose transport keeps a connection per client
+// open, so the load measures the server, not TCP handshakes.
+func newClient(o options) *http.Client {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        o.clients + 16,
+		MaxIdleConnsPerHost: o.clients + 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		WriteBufferSize:     16 << 10,
+		ReadBufferSize:      16 << 10,
+	}
+	return &http.Client{Transport: tr, Timeout: o.timeout}
+}
+
+// result is one request's outcome.
+type result struct {
+	start, end time.Time
+	err        string // "" when successful
+	cached     bool
+	grader     string
+}
+
+func drive(ctx context.Context, client *http.Client, o options, bodies *bodies) (Report, error) {
+	rep := Report{Label: o.label, Target: o.target, Scenario: o.scenario, URL: o.url, Clients: o.clients,
+		ErrorKinds: map[string]int{}, GraderKinds: map[string]int{}}
+	var (
+		seq       atomic.Int64
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		results   = make([]result, 0, 1<<16)
+		t0        = time.Now()
+		measureAt = t0
+		stopAt    time.Time
+	)
+	if o.count > 0 {
+		rep.Mode = "count"
+	} else {
+		rep.Mode = "duration"
+		measureAt = t0.Add(o.warmup)
+		stopAt = measureAt.Add(o.duration)
+	}
+	// loadgen watches itself too: it shares the machine with what it measures.
+	watcher := newWatcher(append(o.watch, watchSpec{name: "loadgen", pid: os.Getpid()}), o.sampleEvery)
+	startWatch := func() { watcher.start(o.resetHWM) }
+	if o.count > 0 || o.warmup <= 0 {
+		startWatch()
+	} else {
+		time.AfterFunc(o.warmup, startWatch)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i := range o.clients {
+		wg.Go(func() {
+			if o.ramp > 0 {
+				d := time.Duration(int64(o.ramp) * int64(i) / int64(o.clients))
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					return
+				}
+			}
+			local := make([]result, 0, 256)
+			for ctx.Err() == nil {
+				n := seq.Add(1)
+				if o.count > 0 && n > int64(o.count) {
+					break
+				}
+				if o.count == 0 && !time.Now().Before(stopAt) {
+					break
+				}
+				local = append(local, do(ctx, client, o, bodies, n))
+			}
+			mu.Lock()
+			results = append(results, local...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	end := time.Now()
+	procs := watcher.stop()
+	if len(procs) > 0 {
+		rep.Processes = procs
+	}
+	rep.Start = measureAt.UTC()
+	var lat []float64
+	var sum float64
+	for _, r := range results {
+		if o.count == 0 && (r.end.Before(measureAt) || r.end.After(stopAt)) {
+			continue // warm-up, or finished after the window
+		}
+		rep.Requests++
+		if r.err != "" {
+			rep.Errors++
+			rep.ErrorKinds[r.err]++
+			continue
+		}
+		rep.OK++
+		if r.cached {
+			rep.Cached++
+		}
+		if r.grader != "" {
+			rep.GraderKinds[r.grader]++
+		}
+		ms := float64(r.end.Sub(r.start).Microseconds()) / 1000
+		lat = append(lat, ms)
+		sum += ms
+	}
+	if o.count > 0 {
+		rep.MeasuredS = end.Sub(t0).Seconds()
+	} else {
+		rep.WarmupS = o.warmup.Seconds()
+		rep.MeasuredS = o.duration.Seconds()
+	}
+	rep.Throughput = round(float64(rep.OK)/rep.MeasuredS, 1)
+	if len(lat) > 0 {
+		sort.Float64s(lat)
+		rep.LatencyMS = Latency{Min: lat[0], Mean: round(sum/float64(len(lat)), 2), P50: pct(lat, 50), P90: pct(lat, 90),
+			P95: pct(lat, 95), P99: pct(lat, 99), Max: lat[len(lat)-1]}
+	}
+	if len(rep.ErrorKinds) == 0 {
+		rep.ErrorKinds = nil
+	}
+	if len(rep.GraderKinds) == 0 {
+		rep.GraderKinds = nil
+	}
+	return rep, ctx.Err()
+}
+
+// pct is the nearest-rank percentile of sorted values.
+func pct(sorted []float64, p float64) float64 {
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func round(x float64, digits int) float64 {
+	m := math.Pow(10, float64(digits))
+	return math.Round(x*m) / m
+}
+
+// do sends request number n and classifies the outcome.
+func do(ctx context.Context, client *http.Client, o options, b *bodies, n int64) result {
+	method, url, body := b.request(n)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return result{err: err.Error()}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res := result{start: time.Now()}
+	resp, err := client.Do(req)
+	if err != nil {
+		res.end = time.Now()
+		res.err = classifyErr(err)
+		return res
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	res.end = time.Now()
+	want := http.StatusOK
+	if o.target == "assay" {
+		want = http.StatusCreated
+	}
+	switch {
+	case err != nil:
+		res.err = "reading body: " + classifyErr(err)
+	case resp.StatusCode != want:
+		res.err = fmt.Sprintf("status %d", resp.StatusCode)
+		if t := problemType(data); t != "" {
+			res.err += " " + t
+		}
+	case o.target == "assay":
+		var e struct {
+			Cached bool `json:"cached"`
+			Grader struct {
+				Kind string `json:"kind"`
+			} `json:"grader"`
+		}
+		if err := json.Unmarshal(data, &e); err != nil {
+			res.err = "response is not an evaluation"
+			break
+		}
+		res.cached, res.grader = e.Cached, e.Grader.Kind
+	}
+	return res
+}
+
+func problemType(data []byte) string {
+	var p struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(data, &p) != nil {
+		return ""
+	}
+	return p.Type
+}
+
+func classifyErr(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EMFILE):
+		return "too many open files (client)"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no free local port"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by server"
+	}
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
+
+// ---------------------------------------------------------------------------
+// request bodies
+
+type answer struct {
+	rubric, question, text string
+}
+
+type bodies struct {
+	o       options
+	answers []answer
+	system  string   // -target mock: the rendered system prompt
+	fixed   [][]byte // scenario cache: the primed bodies
+	run     string   // distinguishes this run's answers from earlier runs'
+}
+
+func newBodies(o options) (*bodies, error) {
+	b := &bodies{o: o, run: fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffffff)}
+	if o.target == "mock-models" {
+		return b, nil
+	}
+	questions, err := loadQuestions(o.rubricsDir)
+	if err != nil {
+		return nil, err
+	}
+	if b.answers, err = loadAnswers(o.answersDir, questions); err != nil {
+		return nil, err
+	}
+	if o.target == "mock" {
+		raw, err := os.ReadFile(o.promptFile)
+		if err != nil {
+			return nil, err
+		}
+		sys, _, ok := strings.Cut(strings.TrimPrefix(string(raw), "=== system ===\n"), "\n=== user ===\n")
+		if !ok {
+			return nil, fmt.Errorf("%s: want '=== system ===' and '=== user ===' sections", o.promptFile)
+		}
+		b.system = sys
+	}
+	if o.target == "assay" && o.scenario == "cache" {
+		for i := range min(o.cacheSet, 3*len(b.answers)) {
+			b.fixed = append(b.fixed, b.assayBody(int64(-1-i)))
+		}
+	}
+	return b, nil
+}
+
+// variant returns answer n, made distinct from every other request of this
+// and earlier runs by a closing reference line. Three variants of each
+// answer (strong, partial, wrong) are cycled through.
+func (b *bodies) variant(n int64) answer {
+	a := b.answers[int(uint64(n)%uint64(len(b.answers)))]
+	return answer{rubric: a.rubric, question: a.question,
+		text: a.text + fmt.Sprintf("\n\nReference %s-%d.", b.run, n)}
+}
+
+func (b *bodies) assayBody(n int64) []byte {
+	a := b.variant(n)
+	req := map[string]any{"question": a.question, "answer": a.text}
+	if b.o.scenario == "heuristic" {
+		req["grader"] = "heuristic"
+	}
+	out, _ := json.Marshal(req)
+	return out
+}
+
+func (b *bodies) request(n int64) (method, url string, body []byte) {
+	switch b.o.target {
+	case "mock-models":
+		return http.MethodGet, b.o.url + "/models", nil
+	case "mock":
+		a := b.variant(n)
+		tag := fmt.Sprintf("answer_%08x", uint32(n))
+		req := map[string]any{
+			"model": "mock-grader",
+			"messages": []map[string]string{
+				{"role": "system", "content": b.system},
+				{"role": "user", "content": "<" + tag + ">\n" + a.text + "\n</" + tag + ">\n"},
+			},
+			"max_completion_tokens": 2000,
+			"response_format":       map[string]string{"type": "json_object"},
+		}
+		out, _ := json.Marshal(req)
+		return http.MethodPost, b.o.url + "/chat/completions", out
+	}
+	if b.fixed != nil {
+		return http.MethodPost, b.o.url + "/v1/evaluations", b.fixed[int(uint64(n)%uint64(len(b.fixed)))]
+	}
+	return http.MethodPost, b.o.url + "/v1/evaluations", b.assayBody(n)
+}
+
+// prime grades the cache scenario's answers once, so that the measured
+// requests are all cache hits.
+func prime(ctx context.Context, client *http.Client, o options, b *bodies) error {
+	for i, body := range b.fixed {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url+"/v1/evaluations", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("priming the cache: %w", err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("priming the cache: request %d: status %d: %.300s", i, resp.StatusCode, data)
+		}
+	}
+	return nil
+}
+
+func loadQuestions(dir string) (map[string]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no rubric files in %s", dir)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var r struct {
+			ID       string `yaml:"id"`
+			Question string `yaml:"question"`
+		}
+		if err := yaml.Unmarshal(raw, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out[r.ID] = r.Question
+	}
+	return out, nil
+}
+
+func loadAnswers(dir string, questions map[string]string) ([]answer, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no answer files in %s", dir)
+	}
+	var out []answer
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var a struct {
+			Rubric  string `yaml:"rubric"`
+			Strong  string `yaml:"strong"`
+			Partial string `yaml:"partial"`
+			Wrong   string `yaml:"wrong"`
+		}
+		if err := yaml.Unmarshal(raw, &a); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		q := questions[a.Rubric]
+		for _, t := range []string{a.Strong, a.Partial, a.Wrong} {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, answer{rubric: a.Rubric, question: q, text: t})
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,339 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgvector/pgvector-go"
+
+	"github.com/assay-dev/assay/internal/evaluation"
+	"github.com/assay-dev/assay/internal/rubric"
+)
+
+// The search benchmark's bank: rubrics of benchPerRubric vectors each, of
+// the local embedder's dimension. Each rubric has a random topic and its
+// vectors scatter around it (cosine about 0.7 to the topic, 0.5 to each
+// other), as the texts of one rubric do; queries are drawn the same way
+// around a random rubric's topic.
+const (
+	benchDims      = 1024
+	benchPerRubric = 10
+	benchModel     = "bench-embed"
+	benchNoise     = 1.0  // a vector's distance from its topic
+	queryNoise     = 1.2  // a query's
+	recallQueries  = 100  // queries whose top 5 is checked against an exact scan
+	latencySamples = 1000 // distinct queries timed (more for a longer -benchtime)
+)
+
+// BenchmarkSearchTop5 times Store.SearchRubrics(k=5), the rubric retrieval
+// of every request without a rubric_id, on banks of 1,000, 10,000 and
+// 100,000 vectors with their HNSW index, with a new query vector each time
+// (so the search cache never answers). It reports the latency
+// percentiles and recall@5: the share of the exact top 5 (every vector
+// scored, each rubric by evaluation.TopTwo, as the memory store does) that
+// the search returns. The bank is loaded with COPY. It needs
+// TEST_DATABASE_URL; BENCH_SEARCH_SIZES (e.g. "1000,10000") picks sizes.
+func BenchmarkSearchTop5(b *testing.B) {
+	testURL(b)
+	sizes := []int{1000, 10000, 100000}
+	if v := os.Getenv("BENCH_SEARCH_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range splitComma(v) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatalf("BENCH_SEARCH_SIZES: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("vectors=%d", n), func(b *testing.B) { benchSearch(b, n) })
+	}
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for f := range slicesSplit(s) {
+		out = append(out, f)
+	}
+	return out
+}
+
+func slicesSplit(s string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		start := 0
+		for i := 0; i <= len(s); i++ {
+			if i == len(s) || s[i] == ',' {
+				if i > start && !yield(s[start:i]) {
+					return
+				}
+				start = i + 1
+			}
+		}
+	}
+}
+
+// benchBank is a generated bank: the rubrics' topics and the exact top 5
+// of the recall queries.
+type benchBank struct {
+	topics  [][]float32
+	queries [][]float32
+	exact   [][]string
+}
+
+func benchSearch(b *testing.B, n int) {
+	ctx := context.Background()
+	s := newStore(b)
+	rng := rand.New(rand.NewPCG(uint64(n), 42))
+	start := time.Now()
+	bank := loadBank(b, ctx, s, rng, n)
+	b.Logf("%d vectors loaded and indexed in %s", n, time.Since(start).Round(time.Millisecond))
+
+	// Recall: the recall queries first, each once.
+	var hits int
+	for i, q := range bank.queries {
+		ms, err := s.SearchRubrics(ctx, benchModel, q, 5)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.Rubric.ID)
+		}
+		for _, id := range bank.exact[i] {
+			if slices.Contains(got, id) {
+				hits++
+			}
+		}
+	}
+	recall := float64(hits) / float64(5*len(bank.queries))
+
+	// Latency: distinct queries, made before timing starts.
+	qs := make([][]float32, latencySamples)
+	for i := range qs {
+		qs[i] = around(rng, bank.topics[rng.IntN(len(bank.topics))], queryNoise)
+	}
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		var q []float32
+		if i < len(qs) {
+			q = qs[i]
+		} else {
+			b.StopTimer()
+			q = around(rng, bank.topics[rng.IntN(len(bank.topics))], queryNoise)
+			b.StartTimer()
+		}
+		i++
+		t0 := time.Now()
+		if _, err := s.SearchRubrics(ctx, benchModel, q, 5); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	pctl := func(p float64) float64 {
+		j := int(math.Ceil(p/100*float64(len(lat)))) - 1
+		return float64(lat[max(0, min(j, len(lat)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pctl(50), "p50-ms")
+	b.ReportMetric(pctl(99), "p99-ms")
+	b.ReportMetric(recall, "recall@5")
+}
+
+// around returns a unit vector at distance about noise from the unit
+// vector c.
+func around(rng *rand.Rand, c []float32, noise float64) []float32 {
+	v := make([]float32, len(c))
+	sd := noise / math.Sqrt(float64(len(c)))
+	var norm float64
+	for i := range v {
+		x := float64(c[i]) + rng.NormFloat64()*sd
+		v[i] = float32(x)
+		norm += x * x
+	}
+	norm = math.Sqrt(norm)
+	for i := range v {
+		v[i] = float32(float64(v[i]) / norm)
+	}
+	return v
+}
+
+// loadBank stores n vectors in n/benchPerRubric rubrics with COPY, builds
+// the HNSW index as PutVectors would, and computes the exact top 5 of the
+// recall queries while the vectors stream past (they are never all held).
+func loadBank(b *testing.B, ctx context.Context, s *Store, rng *rand.Rand, n int) *benchBank {
+	b.Helper()
+	rubrics := n / benchPerRubric
+	bank := &benchBank{topics: make([][]float32, rubrics)}
+	ids := make([]string, rubrics)
+	for r := range rubrics {
+		bank.topics[r] = randomUnit(rng, benchDims)
+		ids[r] = fmt.Sprintf("b%06d", r)
+	}
+	for range recallQueries {
+		bank.queries = append(bank.queries, around(rng, bank.topics[rng.IntN(rubrics)], queryNoise))
+	}
+	tops := make([][]evaluation.TopTwo, recallQueries)
+	for q := range tops {
+		tops[q] = make([]evaluation.TopTwo, rubrics)
+	}
+
+	copyRows := func(table string, cols []string, rows int, row func(i int) []any) {
+		_, err := s.pool.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromFunc(func() func() ([]any, error) {
+			i := 0
+			return func() ([]any, error) {
+				if i == rows {
+					return nil, nil
+				}
+				i++
+				return row(i - 1), nil
+			}
+		}()))
+		if err != nil {
+			b.Fatalf("COPY %s: %v", table, err)
+		}
+	}
+	copyRows("rubrics", []string{"id", "latest_version"}, rubrics, func(i int) []any { return []any{ids[i], 1} })
+	copyRows("rubric_versions", []string{"rubric_id", "version", "content_hash", "body"}, rubrics, func(i int) []any {
+		r := rubric.Rubric{ID: ids[i], Version: 1, Title: "Rubric " + ids[i], Question: "Question " + ids[i] + "?"}
+		return []any{ids[i], 1, r.ContentHash(), r}
+	})
+	copyRows("rubric_embeddings", []string{"rubric_id", "version", "model", "text", "embedding", "dims"}, n, func(i int) []any {
+		r := i / benchPerRubric % rubrics
+		v := around(rng, bank.topics[r], benchNoise)
+		for q, qv := range bank.queries {
+			tops[q][r].Add(dot(qv, v))
+		}
+		return []any{ids[r], 1, benchModel, "text", pgvector.NewVector(v), benchDims}
+	})
+
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	// As an operator would for a large build: enough memory to build the
+	// graph in memory, and both cores.
+	for _, q := range []string{"SET maintenance_work_mem = '2GB'", "SET max_parallel_maintenance_workers = 2",
+		createIndexDDL(indexName(benchModel, benchDims), hnswIndex{benchModel, benchDims}), "ANALYZE rubric_embeddings",
+		"RESET maintenance_work_mem", "RESET max_parallel_maintenance_workers"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.indexed.Store(indexName(benchModel, benchDims), struct{}{})
+
+	for q := range tops {
+		type scored struct {
+			id  string
+			sim float64
+		}
+		all := make([]scored, rubrics)
+		for r := range rubrics {
+			sim, _ := tops[q][r].Similarity()
+			all[r] = scored{ids[r], sim}
+		}
+		sort.Slice(all, func(i, j int) bool {
+			if all[i].sim != all[j].sim {
+				return all[i].sim > all[j].sim
+			}
+			return all[i].id < all[j].id
+		})
+		var top []string
+		for _, sc := range all[:min(5, len(all))] {
+			top = append(top, sc.id)
+		}
+		bank.exact = append(bank.exact, top)
+	}
+	return bank
+}
+
+// dot is the cosine of two unit vectors, in float64 as pgvector computes
+// it.
+func dot(a, b []float32) float64 {
+	var d float64
+	for i := range a {
+		d += float64(a[i]) * float64(b[i])
+	}
+	return d
+}
+
+// TestSearchCacheFollowsOtherReplicas checks that a search answered from
+// one store's cache reflects what another store (another replica) changed
+// in the bank meanwhile: a new rubric and its vectors, an archived rubric,
+// a new version, replaced vectors.
+func TestSearchCacheFollowsOtherReplicas(t *testing.T) {
+	a := newStore(t)
+	url := a.pool.Config().ConnString()
+	other := open(t, url)
+	ctx := t.Context()
+	q := []float32{1, 0, 0}
+	search := func(want ...string) {
+		t.Helper()
+		for range 2 { // the second search is answered from the cache
+			ms, err := a.SearchRubrics(ctx, "m", q, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range ms {
+				got = append(got, fmt.Sprintf("%s@%d", m.Rubric.ID, m.Rubric.Version))
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("search = %v, want %v", got, want)
+			}
+		}
+	}
+	put := func(s *Store, id string, version int, vs ...[]float32) {
+		t.Helper()
+		var rv []evaluation.RubricVector
+		for _, v := range vs {
+			rv = append(rv, evaluation.RubricVector{RubricID: id, Version: version, Model: "m", Text: "t", Vector: v})
+		}
+		if err := s.PutVectors(ctx, rv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ra := rubric.Rubric{ID: "a", Version: 1, Title: "A"}
+	rb := rubric.Rubric{ID: "b", Version: 1, Title: "B"}
+	if _, err := a.SyncRubrics(ctx, []rubric.Rubric{ra, rb}); err != nil {
+		t.Fatal(err)
+	}
+	put(a, "a", 1, []float32{1, 0, 0})
+	put(a, "b", 1, []float32{0, 1, 0})
+	search("a@1", "b@1")
+
+	rc := rubric.Rubric{ID: "c", Version: 1, Title: "C"}
+	if _, err := other.CreateRubric(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	search("a@1", "b@1") // no vectors yet: not searchable
+	put(other, "c", 1, []float32{0.9, 0.1, 0})
+	search("a@1", "c@1", "b@1")
+
+	put(other, "b", 1, []float32{1, 0, 0}) // replaced vectors
+	search("a@1", "b@1", "c@1")
+
+	if err := other.ArchiveRubric(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	search("b@1", "c@1")
+
+	rc.Title = "C, second version"
+	if _, err := other.UpdateRubric(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	search("b@1") // the new version has no vectors yet
+	put(other, "c", 2, []float32{1, 0, 0})
+	search("c@2", "b@1")
+}
