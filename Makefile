@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: run test test-go lint vet fmt staticcheck bench build rubrics-lint
+.PHONY: run test test-go lint vet fmt staticcheck bench build rubrics-lint fuzz
 
 run: ## serve with zero configuration on :8080
 	$(GO) run ./cmd/api
@@ -34,3 +34,8 @@ staticcheck:
 
 bench: ## Go micro-benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+FUZZTIME ?= 30s
+fuzz: ## short fuzzing runs of the request decoder and the rubric parser
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateEvaluation$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./internal/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRubric$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./internal/rubric

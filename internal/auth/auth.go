@@ -56,8 +56,9 @@ type Store interface {
 	Key(ctx context.Context, id string) (Key, error)
 	ListKeys(ctx context.Context) ([]Key, error)
 	RevokeKey(ctx context.Context, id string, at time.Time) error
-	// HasActiveKeys reports whether any unrevoked key exists.
-	HasActiveKeys(ctx context.Context) (bool, error)
+	// HasKeys reports whether any key was ever created, revoked or not:
+	// revoking the last key must not reopen the API to everyone.
+	HasKeys(ctx context.Context) (bool, error)
 }
 
 // The presented form is "assay_<id>_<secret>": the id finds the row, the
@@ -109,7 +110,7 @@ type Authenticator struct {
 }
 
 // NewAuthenticator returns an authenticator. With require false and no
-// active key in the store, the API runs open (every caller is an anonymous
+// key ever created in the store, the API runs open (every caller is an anonymous
 // admin), for local use.
 func NewAuthenticator(store Store, require bool) *Authenticator {
 	return &Authenticator{store: store, require: require, now: time.Now}
@@ -130,7 +131,7 @@ func (a *Authenticator) Open(ctx context.Context) (bool, error) {
 	if a.now().Sub(a.checkedAt) < 5*time.Second {
 		return a.open, nil
 	}
-	has, err := a.store.HasActiveKeys(ctx)
+	has, err := a.store.HasKeys(ctx)
 	if err != nil {
 		return false, fmt.Errorf("checking for keys: %w", err)
 	}

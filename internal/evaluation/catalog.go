@@ -156,7 +156,9 @@ func (g *Grading) Check(r rubric.Rubric, answer string) error {
 		}
 		for _, ev := range c.Evidence {
 			if ev.Start < 0 || ev.End > len(runes) || ev.Start > ev.End || string(runes[ev.Start:ev.End]) != ev.Quote {
-				return fmt.Errorf("criterion %q: evidence %q is not at [%d,%d) of the answer", rc.ID, ev.Quote, ev.Start, ev.End)
+				// The quote is answer text: it stays out of the error, which
+				// is logged.
+				return fmt.Errorf("criterion %q: evidence at [%d,%d) is not verbatim in the answer", rc.ID, ev.Start, ev.End)
 			}
 		}
 		c.Name, c.Weight, c.MaxLevel = rc.Name, rc.Weight, rubric.MaxLevel

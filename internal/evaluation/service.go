@@ -196,7 +196,7 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 		hit, err := s.store.CachedEvaluation(ctx, key)
 		switch {
 		case err == nil:
-			return s.reuse(ctx, hit, req, ref)
+			return s.reuse(ctx, hit, req, r, ref)
 		case fault.KindOf(err) != fault.NotFound:
 			return Evaluation{}, fmt.Errorf("looking up the evaluation cache: %w", err)
 		}

@@ -55,19 +55,19 @@ func TestIdempotency(t *testing.T) {
 		{name: "same key, another body", token: tokenA, key: "key-1", body: other, wantStatus: 422, wantType: "invalid-field", wantGradings: 1, wantStored: 1},
 		{name: "same key, same body reformatted", token: tokenA, key: "key-1", body: body + " ", wantStatus: 422, wantType: "invalid-field", wantGradings: 1, wantStored: 1},
 		{name: "another key of the same caller", token: tokenA, key: "key-2", body: other, wantStatus: 201, wantGradings: 2, wantStored: 2},
-		{name: "another API key with the same Idempotency-Key runs anew", token: tokenB, key: "key-1", body: body, wantStatus: 201, wantGradings: 2 /* the cache */, wantStored: 3,
+		{name: "another API key with the same Idempotency-Key runs anew", token: tokenB, key: "key-1", body: body, wantStatus: 201, wantGradings: 3 /* the cache is per API key */, wantStored: 3,
 			check: func(t *testing.T, rec *httptest.ResponseRecorder) {
 				e, was := decode[evaluation.Evaluation](t, rec), decode[evaluation.Evaluation](t, first)
 				if e.ID == was.ID || e.APIKeyID != keyB.ID || was.APIKeyID != keyA.ID {
 					t.Errorf("B got evaluation %s of key %q; want a new one of its own (%q), not A's %s", e.ID, e.APIKeyID, keyB.ID, was.ID)
 				}
 			}},
-		{name: "B replays its own", token: tokenB, key: "key-1", body: body, wantStatus: 201, wantReplayed: true, wantGradings: 2, wantStored: 3},
-		{name: "without a key nothing is replayed", token: tokenA, body: other, wantStatus: 201, wantGradings: 2, wantStored: 4},
-		{name: "a 4xx outcome is stored", token: tokenA, key: "key-3", body: invalid, wantStatus: 422, wantType: "invalid-field", wantGradings: 2, wantStored: 4},
-		{name: "and replayed", token: tokenA, key: "key-3", body: invalid, wantStatus: 422, wantType: "invalid-field", wantReplayed: true, wantGradings: 2, wantStored: 4},
-		{name: "longest key", token: tokenA, key: strings.Repeat("k", 255), body: body, wantStatus: 201, wantGradings: 2, wantStored: 5},
-		{name: "over-long key", token: tokenA, key: strings.Repeat("k", 256), body: body, wantStatus: 400, wantType: "invalid-parameter", wantGradings: 2, wantStored: 5},
+		{name: "B replays its own", token: tokenB, key: "key-1", body: body, wantStatus: 201, wantReplayed: true, wantGradings: 3, wantStored: 3},
+		{name: "without a key nothing is replayed", token: tokenA, body: other, wantStatus: 201, wantGradings: 3, wantStored: 4},
+		{name: "a 4xx outcome is stored", token: tokenA, key: "key-3", body: invalid, wantStatus: 422, wantType: "invalid-field", wantGradings: 3, wantStored: 4},
+		{name: "and replayed", token: tokenA, key: "key-3", body: invalid, wantStatus: 422, wantType: "invalid-field", wantReplayed: true, wantGradings: 3, wantStored: 4},
+		{name: "longest key", token: tokenA, key: strings.Repeat("k", 255), body: body, wantStatus: 201, wantGradings: 3, wantStored: 5},
+		{name: "over-long key", token: tokenA, key: strings.Repeat("k", 256), body: body, wantStatus: 400, wantType: "invalid-parameter", wantGradings: 3, wantStored: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

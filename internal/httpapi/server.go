@@ -242,7 +242,7 @@ func (noKeys) Key(_ context.Context, id string) (auth.Key, error) {
 }
 func (noKeys) ListKeys(context.Context) ([]auth.Key, error)       { return nil, nil }
 func (noKeys) RevokeKey(context.Context, string, time.Time) error { return nil }
-func (noKeys) HasActiveKeys(context.Context) (bool, error)        { return false, nil }
+func (noKeys) HasKeys(context.Context) (bool, error)              { return false, nil }
 
 // yamlToJSON converts the embedded OpenAPI document once, at start-up; a
 // test checks that it converts.

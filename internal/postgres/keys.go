@@ -77,9 +77,9 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	return nil
 }
 
-// HasActiveKeys implements auth.Store.
-func (s *Store) HasActiveKeys(ctx context.Context) (bool, error) {
+// HasKeys implements auth.Store.
+func (s *Store) HasKeys(ctx context.Context) (bool, error) {
 	var has bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)`).Scan(&has)
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys)`).Scan(&has)
 	return has, classify("checking API keys", err)
 }

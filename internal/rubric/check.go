@@ -22,6 +22,9 @@ const (
 	MinMisconceptions = 3
 	MaxSignals        = 6
 	MinFollowUps      = 4
+	// MaxWeight bounds a criterion's weight: weights are relative, and a cap
+	// keeps their sum finite, so a score can never be NaN.
+	MaxWeight = 1000
 )
 
 // Check returns every rule r breaks, each naming its field. File is left
@@ -70,8 +73,8 @@ func Check(r Rubric) Problems {
 		ids[c.ID] = true
 		required(f+".name", c.Name)
 		required(f+".description", c.Description)
-		if !(c.Weight > 0) {
-			add(f+".weight", "must be greater than 0")
+		if !(c.Weight > 0 && c.Weight <= MaxWeight) {
+			add(f+".weight", "must be greater than 0 and at most %d", MaxWeight)
 		}
 		if len(c.Levels) != Levels {
 			add(f+".levels", "must have exactly %d descriptors (levels 0 to %d), has %d", Levels, MaxLevel, len(c.Levels))

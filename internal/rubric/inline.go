@@ -2,7 +2,6 @@ package rubric
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -164,8 +163,8 @@ func checkInlineCriteria(cs []Criterion, bad func(string, string, ...any)) {
 		if strings.TrimSpace(c.Name) == "" {
 			bad(p+"/name", "is required")
 		}
-		if !(c.Weight > 0) || math.IsInf(c.Weight, 0) {
-			bad(p+"/weight", "must be greater than 0")
+		if !(c.Weight > 0 && c.Weight <= MaxWeight) {
+			bad(p+"/weight", "must be greater than 0 and at most %d", MaxWeight)
 		}
 		if len(c.Levels) != Levels {
 			bad(p+"/levels", "must have exactly %d descriptors (levels 0 to %d), has %d", Levels, MaxLevel, len(c.Levels))
