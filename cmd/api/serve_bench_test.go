@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -27,6 +29,10 @@ func TestServeForProfile(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	// SIGTERM ends the server early, as it does `api serve`, and the test
+	// returns normally, so the profiles are still written.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	logf, err := os.Create(os.DevNull)
 	if p := os.Getenv("ASSAY_PROFILE_LOG"); p != "" {
 		logf, err = os.Create(p)

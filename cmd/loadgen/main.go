@@ -20,6 +20,10 @@
 //	                                   prompt Assay would send (the reference)
 //	-target mock-models                GET /v1/models at the mock: a bare HTTP round
 //	                                   trip, the floor of any Go JSON service here
+//
+// Two helpers for scripts/bench.sh: `loadgen summary FILE.json...` prints a
+// line per result, and `loadgen report -dir DIR -o docs/performance.md`
+// writes the figures of a bench.sh run into the report between its markers.
 package main
 
 import (
@@ -187,6 +191,14 @@ type Latency struct {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "summary": // loadgen summary FILE.json...: one line each
+			return summary(args[1:], stdout)
+		case "report": // loadgen report -dir OUT -o docs/performance.md
+			return report(args[1:], stdout)
+		}
+	}
 	o, err := parse(args, stdout)
 	if err != nil {
 		return err

@@ -206,7 +206,12 @@ func TestPoolStop(t *testing.T) {
 			if err := p.Enqueue(t.Context(), nil, []evaluation.Job{job(1), job(2)}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "a running job", func() bool { d, _ := p.Depth(t.Context()); p.mu.Lock(); defer p.mu.Unlock(); return d == 2 && len(p.tasks) == 1 })
+			eventually(t, "a running job", func() bool {
+				d, _ := p.Depth(t.Context())
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				return d == 2 && len(p.tasks) == 1
+			})
 			if tc.release {
 				close(r.block)
 			}

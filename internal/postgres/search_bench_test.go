@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/assay-dev/assay/internal/evaluation"
+	"github.com/assay-dev/assay/internal/postgres/pgtest"
 	"github.com/assay-dev/assay/internal/rubric"
 )
 
@@ -43,11 +45,11 @@ const (
 // the search returns. The bank is loaded with COPY. It needs
 // TEST_DATABASE_URL; BENCH_SEARCH_SIZES (e.g. "1000,10000") picks sizes.
 func BenchmarkSearchTop5(b *testing.B) {
-	testURL(b)
+	pgtest.URL(b)
 	sizes := []int{1000, 10000, 100000}
 	if v := os.Getenv("BENCH_SEARCH_SIZES"); v != "" {
 		sizes = nil
-		for _, f := range splitComma(v) {
+		for _, f := range strings.Split(v, ",") {
 			n, err := strconv.Atoi(f)
 			if err != nil {
 				b.Fatalf("BENCH_SEARCH_SIZES: %v", err)
@@ -60,26 +62,19 @@ func BenchmarkSearchTop5(b *testing.B) {
 	}
 }
 
-func splitComma(s string) []string {
-	var out []string
-	for f := range slicesSplit(s) {
-		out = append(out, f)
+// benchStore is newStore for benchmarks: a migrated store in a schema of
+// its own.
+func benchStore(b testing.TB) *Store {
+	b.Helper()
+	s, err := Open(b.Context(), pgtest.NewSchema(b), quiet)
+	if err != nil {
+		b.Fatalf("Open: %v", err)
 	}
-	return out
-}
-
-func slicesSplit(s string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		start := 0
-		for i := 0; i <= len(s); i++ {
-			if i == len(s) || s[i] == ',' {
-				if i > start && !yield(s[start:i]) {
-					return
-				}
-				start = i + 1
-			}
-		}
+	b.Cleanup(s.Close)
+	if err := s.Migrate(b.Context()); err != nil {
+		b.Fatalf("Migrate: %v", err)
 	}
+	return s
 }
 
 // benchBank is a generated bank: the rubrics' topics and the exact top 5
@@ -92,7 +87,7 @@ type benchBank struct {
 
 func benchSearch(b *testing.B, n int) {
 	ctx := context.Background()
-	s := newStore(b)
+	s := benchStore(b)
 	rng := rand.New(rand.NewPCG(uint64(n), 42))
 	start := time.Now()
 	bank := loadBank(b, ctx, s, rng, n)
@@ -116,6 +111,18 @@ func benchSearch(b *testing.B, n int) {
 		}
 	}
 	recall := float64(hits) / float64(5*len(bank.queries))
+	if os.Getenv("BENCH_EXPLAIN") != "" {
+		explainSearch(b, s, bank.queries[0], 5)
+	}
+	// BENCH_EF_SWEEP=100,200,400 reports the candidate query's recall and
+	// latency at other ef_search values ("exact" for no index), to tune
+	// minEfSearch.
+	if v := os.Getenv("BENCH_EF_SWEEP"); v != "" {
+		for _, ef := range strings.Split(v, ",") {
+			r, p50 := efRecall(b, s, bank, ef)
+			b.Logf("ef_search %s: recall@5 %.3f, candidate query p50 %.2f ms", ef, r, p50)
+		}
+	}
 
 	// Latency: distinct queries, made before timing starts.
 	qs := make([][]float32, latencySamples)
@@ -335,5 +342,74 @@ func TestSearchCacheFollowsOtherReplicas(t *testing.T) {
 	}
 	search("b@1") // the new version has no vectors yet
 	put(other, "c", 2, []float32{1, 0, 0})
-	search("c@2", "b@1")
+	search("b@1", "c@2") // equal similarity: by id
+}
+
+// explainSearch logs the plan of the search query, as SearchRubrics runs
+// it, with its timing (BENCH_EXPLAIN=1).
+func explainSearch(b *testing.B, s *Store, q []float32, k int) {
+	ctx := context.Background()
+	fetch, ef := searchLimits(k)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, searchSettings, strconv.Itoa(ef)); err != nil {
+		b.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+searchQuery(len(q)), pgvector.NewVector(q), benchModel, fetch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range lines {
+		if len(l) > 200 {
+			l = l[:200] + "..."
+		}
+		b.Log(l)
+	}
+}
+
+// efRecall runs the recall queries through the candidate query with
+// ef_search ef, or with index scans off when ef is "exact".
+func efRecall(b *testing.B, s *Store, bank *benchBank, ef string) (recall, p50ms float64) {
+	ctx := context.Background()
+	hits := 0
+	var lat []time.Duration
+	for i, q := range bank.queries {
+		fetch, _ := searchLimits(5)
+		err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+			efv, scan := ef, "on"
+			if ef == "exact" {
+				efv, scan = "100", "off"
+			}
+			if _, err := tx.Exec(ctx, searchSettings, efv); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "SELECT set_config('enable_indexscan', $1, true)", scan); err != nil {
+				return err
+			}
+			t0 := time.Now()
+			scores, err := candidateScores(ctx, tx, benchModel, q, fetch)
+			lat = append(lat, time.Since(t0))
+			if err != nil {
+				return err
+			}
+			for _, sc := range scores[:min(5, len(scores))] {
+				if slices.Contains(bank.exact[i], sc.id) {
+					hits++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	slices.Sort(lat)
+	return float64(hits) / float64(5*len(bank.queries)), float64(lat[len(lat)/2].Microseconds()) / 1000
 }
