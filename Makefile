@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: run test test-go lint vet fmt staticcheck bench build rubrics-lint fuzz
+.PHONY: run test test-go lint vet fmt staticcheck bench bench-go build rubrics-lint fuzz
 
 run: ## serve with zero configuration on :8080
 	$(GO) run ./cmd/api
@@ -32,7 +32,10 @@ lint: vet rubrics-lint staticcheck
 staticcheck:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
-bench: ## Go micro-benchmarks
+bench: ## load benchmark (throwaway PostgreSQL, mock LLM, API, loadgen) + Go benchmarks; updates docs/performance.md (~8 min)
+	scripts/bench.sh
+
+bench-go: ## Go benchmarks only (the PostgreSQL ones need TEST_DATABASE_URL)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 FUZZTIME ?= 30s

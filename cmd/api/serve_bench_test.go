@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -14,7 +16,8 @@ import (
 // -cpuprofile/-memprofile` profiles the server alone while scripts/bench.sh
 // (or loadgen by hand) drives load at it from another process. It is off,
 // and skipped, unless that variable is set; it adds no endpoint to the
-// server. See docs/performance.md:
+// server. ASSAY_PROFILE_HEAP_AT adds a heap profile taken during the run.
+// See docs/performance.md:
 //
 //	ASSAY_PROFILE_SERVE=40s ASSAY_ADDR=127.0.0.1:18080 DATABASE_URL=... \
 //	  go test -run TestServeForProfile -count=1 -cpuprofile cpu.out -memprofile mem.out ./cmd/api
@@ -41,6 +44,29 @@ func TestServeForProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
+	// ASSAY_PROFILE_HEAP_AT=DURATION writes a heap profile (in use at that
+	// moment, e.g. at the peak of a load) to ASSAY_PROFILE_HEAP_FILE.
+	if at := os.Getenv("ASSAY_PROFILE_HEAP_AT"); at != "" {
+		wait, err := time.ParseDuration(at)
+		if err != nil {
+			t.Fatalf("ASSAY_PROFILE_HEAP_AT: %v", err)
+		}
+		time.AfterFunc(wait, func() {
+			f, err := os.Create(os.Getenv("ASSAY_PROFILE_HEAP_FILE"))
+			if err != nil {
+				t.Errorf("heap profile: %v", err)
+				return
+			}
+			defer f.Close()
+			runtime.GC()
+			if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+				t.Errorf("heap profile: %v", err)
+			}
+			if err := pprof.Lookup("goroutine").WriteTo(os.Stderr, 1); err != nil {
+				t.Errorf("goroutine profile: %v", err)
+			}
+		})
+	}
 	if err := run(ctx, []string{"serve"}, os.Getenv, logf); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"github.com/assay-dev/assay/internal/jobs"
 	"github.com/assay-dev/assay/internal/memory"
 	"github.com/assay-dev/assay/internal/rubric"
+	"github.com/assay-dev/assay/internal/webhook"
 	"github.com/assay-dev/assay/rubrics"
 )
 
@@ -364,4 +366,128 @@ func TestErrorProblem(t *testing.T) {
 			}
 		})
 	}
+}
+
+// asyncOptions configures newAsyncFixture.
+type asyncOptions struct {
+	queueLimit int
+	callbacks  evaluation.Callbacks
+	// queue, when set, wraps the in-memory pool, to fail or hold work.
+	queue func(evaluation.Queue) evaluation.Queue
+}
+
+// newAsyncFixture is newFixtureWithConfig with asynchronous grading wired
+// as cmd/api wires it without a database (the in-memory pool, the event
+// broker, httpapi.ErrorProblem), so that the asynchronous routes exist and
+// queued evaluations get graded.
+func newAsyncFixture(t *testing.T, cfg httpapi.Config, store evaluation.Store, opt asyncOptions, extra ...evaluation.Grader) *fixture {
+	t.Helper()
+	bank, err := rubric.Load(rubrics.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	graders := append([]evaluation.Grader{grader.Heuristic{}}, extra...)
+	svc := evaluation.NewService(store, embed.NewLocalForBank(bank), graders,
+		evaluation.Config{MatchThreshold: 0.20, MaxAnswerRunes: 2000}, log)
+	if _, err := svc.SyncRubrics(context.Background(), bank); err != nil {
+		t.Fatal(err)
+	}
+	pool := jobs.NewPool(store, jobs.Config{Workers: 4, RetryBase: time.Millisecond, Log: log})
+	var q evaluation.Queue = pool
+	if opt.queue != nil {
+		q = opt.queue(pool)
+	}
+	broker := jobs.NewBroker()
+	async := evaluation.NewAsync(svc, q, evaluation.AsyncConfig{QueueLimit: opt.queueLimit, Callbacks: opt.callbacks,
+		Notifier: broker, Problem: httpapi.ErrorProblem})
+	pool.Start(async)
+	cfg.Async, cfg.Events = async, broker
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 20 * time.Millisecond
+	}
+	srv := httpapi.New(svc, cfg, log)
+	t.Cleanup(func() {
+		srv.CloseStreams()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = pool.Stop(ctx)
+	})
+	return &fixture{t: t, handler: srv, store: store}
+}
+
+// waitFor polls an evaluation through f until it has status.
+func (f *fixture) waitFor(id, status string) evaluation.Evaluation {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e := decode[evaluation.Evaluation](f.t, f.do(http.MethodGet, "/v1/evaluations/"+id, "", ""))
+		if e.Status == status {
+			return e
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("evaluation %s is %q, want %q", id, e.Status, status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// fullQueue is a queue that reports itself full.
+type fullQueue struct{ evaluation.Queue }
+
+func (fullQueue) Depth(context.Context) (int, error) { return 1 << 20, nil }
+
+// heldQueue holds every batch in Enqueue until released, so that a test can
+// catch a batch request in flight.
+type heldQueue struct {
+	evaluation.Queue
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newHeldQueue() *heldQueue {
+	return &heldQueue{entered: make(chan struct{}, 8), release: make(chan struct{})}
+}
+
+func (q *heldQueue) Enqueue(ctx context.Context, b *evaluation.Batch, js []evaluation.Job) error {
+	if b != nil {
+		q.entered <- struct{}{}
+		select {
+		case <-q.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return q.Queue.Enqueue(ctx, b, js)
+}
+
+// quietCallbacks checks callback URLs with the server's real rules, and
+// delivers nothing.
+type quietCallbacks struct{ *webhook.Client }
+
+func (quietCallbacks) Send(context.Context, string, []byte) error { return nil }
+
+// newQuietCallbacks resolves hosts with a table instead of DNS:
+// hooks.example.com is public, intranet.example.com private.
+func newQuietCallbacks(t *testing.T) quietCallbacks {
+	t.Helper()
+	c, err := webhook.New(webhook.Config{Secret: "test-secret", Resolver: tableResolver{
+		"hooks.example.com":    "93.184.216.34",
+		"intranet.example.com": "10.1.2.3",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return quietCallbacks{c}
+}
+
+// tableResolver resolves the hosts it lists, and no other.
+type tableResolver map[string]string
+
+func (r tableResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	ip, ok := r[host]
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return []net.IPAddr{{IP: net.ParseIP(ip)}}, nil
 }

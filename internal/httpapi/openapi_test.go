@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +30,13 @@ import (
 )
 
 const problemBase = "https://github.com/assay-dev/assay/blob/main/docs/problems.md#"
+
+func init() {
+	// kin-openapi has no decoder for Server-Sent Events: read the stream as
+	// text, to check against its string schema (the conformance test checks
+	// each event's data against the Evaluation schema itself).
+	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
+}
 
 // spec is the OpenAPI document as the server serves it, validated, with a
 // router over its paths.
@@ -189,6 +198,15 @@ func (s errStore) Evaluation(context.Context, string) (evaluation.Evaluation, er
 func (s errStore) ListEvaluations(context.Context, evaluation.EvaluationFilter) ([]evaluation.Evaluation, error) {
 	return nil, s.err
 }
+func (s errStore) CreateQueued(context.Context, *evaluation.Batch, []evaluation.Evaluation) error {
+	return s.err
+}
+func (s errStore) Batch(context.Context, string) (evaluation.Batch, error) {
+	return evaluation.Batch{}, s.err
+}
+func (s errStore) BatchEvaluations(context.Context, string) ([]evaluation.Evaluation, error) {
+	return nil, s.err
+}
 
 // rubricBody returns the bank rubric id as a JSON body, changed by edit.
 func rubricBody(t *testing.T, f *fixture, id string, edit func(r map[string]any)) string {
@@ -216,16 +234,21 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	// Every route of the server, and nothing else.
 	want := map[string][]string{
-		"/healthz":             {"GET"},
-		"/readyz":              {"GET"},
-		"/openapi.yaml":        {"GET"},
-		"/v1/openapi.json":     {"GET"},
-		"/metrics":             {"GET"},
-		"/v1/evaluations":      {"GET", "POST"},
-		"/v1/evaluations/{id}": {"GET"},
-		"/v1/rubrics":          {"GET", "POST"},
-		"/v1/rubrics/search":   {"GET"},
-		"/v1/rubrics/{id}":     {"DELETE", "GET", "PUT"},
+		"/healthz":                    {"GET"},
+		"/readyz":                     {"GET"},
+		"/openapi.yaml":               {"GET"},
+		"/v1/openapi.json":            {"GET"},
+		"/metrics":                    {"GET"},
+		"/v1/evaluations":             {"GET", "POST"},
+		"/v1/evaluations/{id}":        {"GET"},
+		"/v1/evaluations/batch":       {"POST"},
+		"/v1/evaluations/{id}/events": {"GET"},
+		"/v1/batches/{id}":            {"GET"},
+		"/v1/rubrics":                 {"GET", "POST"},
+		"/v1/rubrics/search":          {"GET"},
+		"/v1/rubrics/{id}":            {"DELETE", "GET", "PUT"},
+		"/v1/rubrics/{id}/regrade":    {"POST"},
+		"/v1/regrades/{id}":           {"GET"},
 	}
 	got := map[string][]string{}
 	for path, item := range s.doc.Paths.Map() {
@@ -241,9 +264,50 @@ func TestOpenAPIDocument(t *testing.T) {
 	for _, name := range []string{"Evaluation", "RubricRef", "Score", "CriterionResult", "Evidence", "KeyPointResult",
 		"MisconceptionFound", "FollowUp", "GraderInfo", "Usage", "Rubric", "RubricSummary", "EvaluationPage",
 		"RubricPage", "SearchResult", "Problem", "CreateEvaluationRequest", "InlineRubric", "PublicRubric",
-		"UnauthorizedProblem", "ForbiddenProblem", "RateLimitedProblem", "ConflictProblem", "IdempotencyKeyReusedProblem"} {
+		"UnauthorizedProblem", "ForbiddenProblem", "RateLimitedProblem", "ConflictProblem", "IdempotencyKeyReusedProblem",
+		"FollowUpRef", "FollowUpLink", "RegradeLink", "EvaluationError", "BatchRequest", "Batch", "BatchSummary", "BatchItem",
+		"RegradeReport", "RegradeItem", "ChangeStats"} {
 		if s.doc.Components.Schemas[name] == nil {
 			t.Errorf("no component schema %s", name)
+		}
+	}
+	// The response schemas name exactly the fields the Go types marshal, so
+	// that no field is returned undocumented (they allow other properties,
+	// which the conformance test alone would not notice).
+	for _, tc := range []struct {
+		schema string
+		typ    reflect.Type
+	}{
+		{"Evaluation", reflect.TypeFor[evaluation.Evaluation]()},
+		{"RubricRef", reflect.TypeFor[evaluation.RubricRef]()},
+		{"Score", reflect.TypeFor[evaluation.Score]()},
+		{"CriterionResult", reflect.TypeFor[evaluation.CriterionResult]()},
+		{"Evidence", reflect.TypeFor[evaluation.Evidence]()},
+		{"KeyPointResult", reflect.TypeFor[evaluation.KeyPointResult]()},
+		{"MisconceptionFound", reflect.TypeFor[evaluation.MisconceptionFound]()},
+		{"FollowUp", reflect.TypeFor[evaluation.FollowUp]()},
+		{"GraderInfo", reflect.TypeFor[evaluation.GraderInfo]()},
+		{"Usage", reflect.TypeFor[evaluation.Usage]()},
+		{"FollowUpLink", reflect.TypeFor[evaluation.FollowUpLink]()},
+		{"RegradeLink", reflect.TypeFor[evaluation.RegradeLink]()},
+		{"EvaluationError", reflect.TypeFor[evaluation.Problem]()},
+		{"BatchSummary", reflect.TypeFor[evaluation.Batch]()},
+		{"RegradeReport", reflect.TypeFor[evaluation.RegradeReport]()},
+		{"RegradeItem", reflect.TypeFor[evaluation.RegradeItem]()},
+		{"ChangeStats", reflect.TypeFor[evaluation.ChangeStats]()},
+	} {
+		ref := s.doc.Components.Schemas[tc.schema]
+		if ref == nil {
+			continue
+		}
+		if got, want := mustJSON(t, schemaProperties(ref.Value)), mustJSON(t, jsonFields(tc.typ)); got != want {
+			t.Errorf("schema %s has properties %s; %s marshals %s", tc.schema, got, tc.typ, want)
+		}
+	}
+	if stats := s.doc.Components.Schemas["ChangeStats"]; stats != nil {
+		bucket := stats.Value.Properties["histogram"].Value.Items.Value
+		if got, want := mustJSON(t, schemaProperties(bucket)), mustJSON(t, jsonFields(reflect.TypeFor[evaluation.Bucket]())); got != want {
+			t.Errorf("histogram buckets have properties %s; evaluation.Bucket marshals %s", got, want)
 		}
 	}
 	// Every /v1 operation needs a bearer key and says so, with its 401 and
@@ -273,6 +337,43 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
+// schemaProperties returns the names of a schema's properties, its allOf
+// parts' included.
+func schemaProperties(s *openapi3.Schema) map[string]bool {
+	out := map[string]bool{}
+	for name := range s.Properties {
+		out[name] = true
+	}
+	for _, sub := range s.AllOf {
+		for name := range schemaProperties(sub.Value) {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// jsonFields returns the names encoding/json gives the fields of a struct
+// type, its embedded structs' included.
+func jsonFields(t reflect.Type) map[string]bool {
+	out := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			for n := range jsonFields(f.Type) {
+				out[n] = true
+			}
+		case name == "":
+			out[f.Name] = true
+		default:
+			out[name] = true
+		}
+	}
+	return out
+}
+
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -287,12 +388,21 @@ func mustJSON(t *testing.T, v any) string {
 // accept every request the server accepts (and reject the malformed ones it
 // can describe), and describe every response exactly, status included.
 func TestOpenAPIConformance(t *testing.T) {
-	main := newFixture(t)
+	// The servers grade asynchronously too, as cmd/api's always do. The
+	// main one checks callback URLs with the real rules (hooks.example.com
+	// is public, intranet.example.com private) and has a grader that holds
+	// a grading until released.
+	gated := newBlockingGrader("gated")
+	main := newAsyncFixture(t, testConfig(), memory.New(), asyncOptions{callbacks: newQuietCallbacks(t)}, gated)
+	t.Cleanup(gated.Release)
 	s := loadSpec(t, main)
 	// A server whose database is down, one whose database fails in an
-	// unexpected way, and one with graders that fail.
-	down := newFixtureWithStore(t, errStore{memory.New(), unavailable})
-	broken := newFixtureWithStore(t, errStore{memory.New(), errDiskOnFire})
+	// unexpected way, one whose grading queue is full, and one with graders
+	// that fail.
+	down := newAsyncFixture(t, testConfig(), errStore{memory.New(), unavailable}, asyncOptions{})
+	broken := newAsyncFixture(t, testConfig(), errStore{memory.New(), errDiskOnFire}, asyncOptions{})
+	full := newAsyncFixture(t, testConfig(), memory.New(), asyncOptions{queueLimit: 10,
+		queue: func(q evaluation.Queue) evaluation.Queue { return fullQueue{q} }})
 	graders := newFixtureWithGraders(t, memory.New(),
 		stubGrader{kind: "flaky", err: &fault.Error{Kind: fault.Unavailable, Message: "the grading model is rate limited; retry later",
 			RetryAfter: 30 * time.Second, Err: errDiskOnFire}},
@@ -306,7 +416,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	_, adminToken := newKey(t, keys, nil, auth.ScopeAdmin)
 	_, gradeToken := newKey(t, keys, nil, auth.ScopeGrade)
 	blocking := newBlockingGrader("blocking")
-	keyed := newFixtureWithConfig(t, keyedConfig(keys), memory.New(), blocking)
+	keyed := newAsyncFixture(t, keyedConfig(keys), memory.New(), asyncOptions{}, blocking)
 	inFlightBody := `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing.","grader":"blocking"}`
 	inFlight := make(chan *httptest.ResponseRecorder, 1)
 	go func() {
@@ -327,9 +437,29 @@ func TestOpenAPIConformance(t *testing.T) {
 	blocking.waitEntered(t)
 	limitedCfg := testConfig()
 	limitedCfg.DefaultLimit = ratelimit.Limit{RPS: 0.001, Burst: 1}
-	limited := newFixtureWithConfig(t, limitedCfg, memory.New())
+	limited := newAsyncFixture(t, limitedCfg, memory.New(), asyncOptions{})
 	if rec := limited.do(http.MethodGet, "/v1/rubrics", "", ""); rec.Code != http.StatusOK {
 		t.Fatalf("setup: using up the rate limit: %d", rec.Code)
+	}
+	// A server whose queue holds a batch under an Idempotency-Key.
+	held := newHeldQueue()
+	stalled := newAsyncFixture(t, testConfig(), memory.New(), asyncOptions{
+		queue: func(q evaluation.Queue) evaluation.Queue { held.Queue = q; return held }})
+	stalledBody := `{"items":[{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}]}`
+	stalledDone := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		stalledDone <- send(t, stalled.handler, "POST", "/v1/evaluations/batch", stalledBody, "Idempotency-Key", "batch-in-flight")
+	}()
+	t.Cleanup(func() {
+		close(held.release)
+		if rec := <-stalledDone; rec.Code != http.StatusAccepted {
+			t.Errorf("the batch in flight: %d %s", rec.Code, rec.Body)
+		}
+	})
+	select {
+	case <-held.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("setup: the batch never reached the queue")
 	}
 
 	// State the table refers to: an evaluation and a cursor.
@@ -353,6 +483,71 @@ func TestOpenAPIConformance(t *testing.T) {
 	if evalCursor == "" || rubricCursor == "" {
 		t.Fatal("setup: no next_cursor")
 	}
+
+	// Asynchronous state: a queued evaluation graded to completion, one
+	// that failed (its rubric id is unknown, which only grading finds), one
+	// held while being graded, a completed batch, a completed regrade, and
+	// a batch of the admin key on the server with keys.
+	queue := func(body string) string {
+		t.Helper()
+		rec := main.send("POST", "/v1/evaluations", body, "Prefer", "respond-async")
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("setup: queueing %s: %d %s", body, rec.Code, rec.Body)
+		}
+		return decode[evaluation.Evaluation](t, rec).ID
+	}
+	doneID := queue(`{"rubric_id":"db-acid","answer":"Atomicity means a transaction is all or nothing.","candidate_ref":"cand-async"}`)
+	failedID := queue(`{"rubric_id":"no-such-rubric","answer":"Atomicity: all or nothing."}`)
+	heldID := queue(`{"rubric_id":"db-acid","answer":"Isolation keeps concurrent transactions apart.","grader":"gated"}`)
+	gated.waitEntered(t)
+	main.waitFor(doneID, evaluation.StatusCompleted)
+	if e := main.waitFor(failedID, evaluation.StatusFailed); e.Error == nil || e.Error.Type != problemBase+"invalid-field" {
+		t.Fatalf("setup: the failed evaluation's error = %+v, want invalid-field", e.Error)
+	}
+	batchOf := func(f *fixture, token, body string) (string, []string) {
+		t.Helper()
+		var kv []string
+		if token != "" {
+			kv = []string{"Authorization", token}
+		}
+		rec := f.send("POST", "/v1/evaluations/batch", body, kv...)
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("setup: POST /v1/evaluations/batch: %d %s", rec.Code, rec.Body)
+		}
+		b := decode[struct {
+			ID          string
+			Evaluations []struct{ ID string }
+		}](t, rec)
+		var ids []string
+		for _, e := range b.Evaluations {
+			ids = append(ids, e.ID)
+		}
+		return b.ID, ids
+	}
+	batchID, batchEvals := batchOf(main, "", `{"items":[{"rubric_id":"db-acid","answer":"Durability: a committed transaction survives a crash."},`+
+		`{"question":"`+rateLimitQuestion+`","answer":"`+rateLimitAnswer+`","callback_url":"https://hooks.example.com/assay"}]}`)
+	for _, id := range batchEvals {
+		main.waitFor(id, evaluation.StatusCompleted)
+	}
+	rec := main.send("POST", "/v1/rubrics/db-acid/regrade", "")
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("setup: POST regrade: %d %s", rec.Code, rec.Body)
+	}
+	report := decode[evaluation.RegradeReport](t, rec)
+	regradeID := report.ID
+	for deadline := time.Now().Add(10 * time.Second); report.Status != evaluation.StatusCompleted; {
+		if time.Now().After(deadline) {
+			t.Fatalf("setup: the regrade did not complete: %+v", report)
+		}
+		time.Sleep(5 * time.Millisecond)
+		report = decode[evaluation.RegradeReport](t, main.do("GET", "/v1/regrades/"+regradeID, "", ""))
+	}
+	if len(report.Items) == 0 || report.Changes.Count != len(report.Items) {
+		t.Fatalf("setup: regrade report %+v, want completed items", report)
+	}
+	regradedID := report.Items[0].EvaluationID
+	keyedBatchID, _ := batchOf(keyed, bearer(adminToken), `{"items":[{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}]}`)
+	const unknownID = "0190f0e0-0000-7000-8000-000000000000"
 
 	copyOf := func(id string, edit func(map[string]any)) string {
 		return rubricBody(t, main, "db-acid", func(r map[string]any) {
@@ -378,6 +573,15 @@ func TestOpenAPIConformance(t *testing.T) {
 	})
 	noAliases := copyOf("db-acid-bare", func(r map[string]any) { delete(r, "aliases"); delete(r, "tags") })
 	huge := `{"answer": "` + strings.Repeat("x", 17<<10) + `"}`
+	hugeBatch := `{"items": [{"answer": "` + strings.Repeat("x", 17<<10) + `"}]}`
+	batchOf101 := `{"items":[` + strings.Repeat(`{"answer":"a"},`, 100) + `{"answer":"a"}]}`
+	twoItems := `{"items":[{"rubric_id":"db-acid","answer":"Consistency: constraints hold before and after."},` +
+		`{"answer":"` + rateLimitAnswer + `","candidate_ref":"cand-b","callback_url":"https://hooks.example.com/assay"}]}`
+	prefer := http.Header{"Prefer": {"respond-async"}}
+	followUp := func(id string, index int, extra string) string {
+		return `{"answer":"Each replica checks one shared counter in Redis with an atomic Lua script.","follow_up_of":{"evaluation_id":"` +
+			id + `","index":` + strconv.Itoa(index) + `}` + extra + `}`
+	}
 	hugeRubric := `{"id": "big", "title": "` + strings.Repeat("x", 17<<10) + `"}`
 	longQ := strings.Repeat("a", 8001)
 
@@ -409,6 +613,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		reqValid    bool
 		route       routeKind
 		wantHeaders map[string]string // headers the response must carry
+		// wantEvents are the names of the Server-Sent Events of a stream,
+		// in order; onStream, when set, sees the body after every write
+		// while the stream is being written.
+		wantEvents []string
+		onStream   func(body string)
 	}
 	tests := []row{
 		// Operations.
@@ -587,6 +796,132 @@ func TestOpenAPIConformance(t *testing.T) {
 			body: strings.Replace(changed, `"db-acid-copy"`, `"db-acid"`, 1), wantStatus: 403, wantType: "forbidden", reqValid: true},
 		{name: "grade key archives a rubric", f: keyed, auth: bearer(gradeToken), method: "DELETE", path: "/v1/rubrics/db-acid", wantStatus: 403, wantType: "forbidden", reqValid: true},
 
+		// Asynchronous grading: POST /v1/evaluations with Prefer:
+		// respond-async and callbacks, and follow-up answers.
+		{name: "queue a grading", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"question":"` + rateLimitQuestion + `","answer":"` + rateLimitAnswer + `","candidate_ref":"c2"}`, wantStatus: 202, reqValid: true,
+			wantHeaders: map[string]string{"Preference-Applied": "respond-async"}},
+		{name: "queue a grading among other preferences, with a callback", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			header: http.Header{"Prefer": {"return=minimal, respond-async; wait=5"}},
+			body:   `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing.","callback_url":"https://hooks.example.com/assay?from=assay"}`, wantStatus: 202, reqValid: true,
+			wantHeaders: map[string]string{"Preference-Applied": "respond-async"}},
+		{name: "queue a grading whose rubric id is unknown", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"rubric_id":"no-such-rubric","answer":"a b c"}`, wantStatus: 202, reqValid: true},
+		{name: "queue a grading with an invalid field", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"answer":"a b","samples":10}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "queue a grading with an unknown grader", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"answer":"a b","grader":"oracle"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "callback to a loopback address", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"answer":"a b","callback_url":"http://127.0.0.1:8080/hook"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "callback to a host with a private address", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"answer":"a b","callback_url":"https://intranet.example.com/hook"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "callback to a host that does not resolve", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"answer":"a b","callback_url":"https://nowhere.example.com/hook"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "callback that is not http", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"answer":"a b","callback_url":"ftp://hooks.example.com/hook"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "callback without Prefer: respond-async", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"answer":"a b","callback_url":"https://hooks.example.com/assay"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "callback on a server without a webhook secret", f: full, method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"answer":"a b","callback_url":"https://hooks.example.com/assay"}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "queue a grading with the queue full", f: full, method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`, wantStatus: 503, wantType: "unavailable", reqValid: true,
+			wantHeaders: map[string]string{"Retry-After": "30"}},
+		{name: "queue a grading with the store down", f: down, method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: `{"rubric_id":"db-acid","answer":"Atomicity: all or nothing."}`, wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "answer a follow-up question", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: followUp(evalID, 0, ""), wantStatus: 201, reqValid: true},
+		{name: "queue the answer to a follow-up question", method: "POST", path: "/v1/evaluations", contentType: "application/json", header: prefer,
+			body: followUp(evalID, 1, ""), wantStatus: 202, reqValid: true},
+		{name: "follow-up index out of range", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: followUp(evalID, 99, ""), wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "follow-up index negative", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: followUp(evalID, -1, ""), wantStatus: 422, wantType: "invalid-field"},
+		{name: "follow-up of an unknown evaluation", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: followUp(unknownID, 0, ""), wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "follow-up with a rubric id", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: followUp(evalID, 0, `,"rubric_id":"db-acid"`), wantStatus: 422, wantType: "invalid-field"},
+		{name: "follow-up with an unknown field", method: "POST", path: "/v1/evaluations", contentType: "application/json",
+			body: `{"answer":"a b","follow_up_of":{"evaluation_id":"` + evalID + `","question":"q"}}`, wantStatus: 400, wantType: "malformed-request"},
+
+		// Evaluations of every kind, and their events.
+		{name: "get a queued evaluation, completed", method: "GET", path: "/v1/evaluations/" + doneID, wantStatus: 200, reqValid: true},
+		{name: "get a failed evaluation", method: "GET", path: "/v1/evaluations/" + failedID, wantStatus: 200, reqValid: true},
+		{name: "get an evaluation being graded", method: "GET", path: "/v1/evaluations/" + heldID, wantStatus: 200, reqValid: true},
+		{name: "get a batch's evaluation", method: "GET", path: "/v1/evaluations/" + batchEvals[1], wantStatus: 200, reqValid: true},
+		{name: "get a regrade's evaluation", method: "GET", path: "/v1/evaluations/" + regradedID, wantStatus: 200, reqValid: true},
+		{name: "list evaluations of every kind", method: "GET", path: "/v1/evaluations?limit=100", wantStatus: 200, reqValid: true},
+		{name: "events of a completed evaluation", method: "GET", path: "/v1/evaluations/" + doneID + "/events", wantStatus: 200, reqValid: true,
+			wantEvents: []string{"completed"}},
+		{name: "events of a synchronous evaluation", method: "GET", path: "/v1/evaluations/" + evalID + "/events", wantStatus: 200, reqValid: true,
+			wantEvents: []string{"completed"}},
+		{name: "events of a failed evaluation", method: "GET", path: "/v1/evaluations/" + failedID + "/events", wantStatus: 200, reqValid: true,
+			wantEvents: []string{"failed"}},
+		// The grading is released once the stream has told its stages.
+		{name: "events while grading", method: "GET", path: "/v1/evaluations/" + heldID + "/events", wantStatus: 200, reqValid: true,
+			wantEvents: []string{"queued", "rubric_matched", "grading", "completed"},
+			onStream: func(body string) {
+				if strings.Contains(body, "event: grading\n") {
+					gated.Release()
+				}
+			}},
+		{name: "events of an unknown evaluation", method: "GET", path: "/v1/evaluations/" + unknownID + "/events", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "events of a malformed id", method: "GET", path: "/v1/evaluations/nope/events", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "events with the store down", f: down, method: "GET", path: "/v1/evaluations/" + evalID + "/events", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "events with the store failing", f: broken, method: "GET", path: "/v1/evaluations/" + evalID + "/events", wantStatus: 500, wantType: "internal", reqValid: true},
+
+		// POST /v1/evaluations/batch and GET /v1/batches/{id}.
+		{name: "queue a batch", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: twoItems, wantStatus: 202, reqValid: true},
+		{name: "queue a batch afresh with an Idempotency-Key", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: twoItems,
+			header: http.Header{"Idempotency-Key": {"batch-1"}, "Cache-Control": {"no-cache"}}, wantStatus: 202, reqValid: true},
+		{name: "retry the batch with the same Idempotency-Key", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: twoItems,
+			header: http.Header{"Idempotency-Key": {"batch-1"}, "Cache-Control": {"no-cache"}}, wantStatus: 202, reqValid: true,
+			wantHeaders: map[string]string{"Idempotent-Replayed": "true"}},
+		{name: "same Idempotency-Key, another batch", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: stalledBody,
+			header: http.Header{"Idempotency-Key": {"batch-1"}}, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "batch Idempotency-Key too long", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: twoItems,
+			header: http.Header{"Idempotency-Key": {strings.Repeat("k", 256)}}, wantStatus: 400, wantType: "invalid-parameter"},
+		{name: "duplicate batch while the first is in flight", f: stalled, method: "POST", path: "/v1/evaluations/batch", contentType: "application/json",
+			body: stalledBody, header: http.Header{"Idempotency-Key": {"batch-in-flight"}}, wantStatus: 409, wantType: "conflict", reqValid: true},
+		{name: "malformed batch", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: `{"items": [`, wantStatus: 400, wantType: "malformed-request"},
+		{name: "batch item with an unknown field", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json",
+			body: `{"items":[{"answer":"a b","score":1}]}`, wantStatus: 400, wantType: "malformed-request"},
+		{name: "batch too large", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: hugeBatch, wantStatus: 413, wantType: "too-large", reqValid: true},
+		{name: "batch as text", method: "POST", path: "/v1/evaluations/batch", contentType: "text/plain", body: twoItems, wantStatus: 415, wantType: "unsupported-media-type"},
+		{name: "empty batch", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: `{"items":[]}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "batch of 101", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: batchOf101, wantStatus: 422, wantType: "invalid-field"},
+		{name: "batch item without an answer", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json",
+			body: `{"items":[{"answer":"a b"},{"question":"q"}]}`, wantStatus: 422, wantType: "invalid-field"},
+		{name: "batch items with invalid fields", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json",
+			body: `{"items":[{"answer":"a b","grader":"oracle"},{"answer":"` + strings.Repeat("a", 2001) + `"}]}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "batch item with a callback to a private address", method: "POST", path: "/v1/evaluations/batch", contentType: "application/json",
+			body: `{"items":[{"answer":"a b","callback_url":"http://169.254.169.254/latest"}]}`, wantStatus: 422, wantType: "invalid-field", reqValid: true},
+		{name: "batch with the queue full", f: full, method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: stalledBody,
+			wantStatus: 503, wantType: "unavailable", reqValid: true, wantHeaders: map[string]string{"Retry-After": "30"}},
+		{name: "batch with the store down", f: down, method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: stalledBody,
+			wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "batch with the store failing", f: broken, method: "POST", path: "/v1/evaluations/batch", contentType: "application/json", body: stalledBody,
+			wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "get a batch", method: "GET", path: "/v1/batches/" + batchID, wantStatus: 200, reqValid: true},
+		{name: "get a regrade as a batch", method: "GET", path: "/v1/batches/" + regradeID, wantStatus: 200, reqValid: true},
+		{name: "unknown batch", method: "GET", path: "/v1/batches/" + unknownID, wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "malformed batch id", method: "GET", path: "/v1/batches/nope", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "another key's batch", f: keyed, auth: bearer(gradeToken), method: "GET", path: "/v1/batches/" + keyedBatchID, wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "get a batch with the store down", f: down, method: "GET", path: "/v1/batches/" + batchID, wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "get a batch with the store failing", f: broken, method: "GET", path: "/v1/batches/" + batchID, wantStatus: 500, wantType: "internal", reqValid: true},
+
+		// POST /v1/rubrics/{id}/regrade and GET /v1/regrades/{id}.
+		{name: "regrade a rubric", method: "POST", path: "/v1/rubrics/api-rate-limiting/regrade", wantStatus: 202, reqValid: true},
+		{name: "regrade an unknown rubric", method: "POST", path: "/v1/rubrics/no-such-rubric/regrade", wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "grade key regrades", f: keyed, auth: bearer(gradeToken), method: "POST", path: "/v1/rubrics/db-acid/regrade", wantStatus: 403, wantType: "forbidden", reqValid: true},
+		{name: "regrade with the store down", f: down, method: "POST", path: "/v1/rubrics/db-acid/regrade", wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "regrade with the store failing", f: broken, method: "POST", path: "/v1/rubrics/db-acid/regrade", wantStatus: 500, wantType: "internal", reqValid: true},
+		{name: "get a regrade", method: "GET", path: "/v1/regrades/" + regradeID, wantStatus: 200, reqValid: true},
+		{name: "a batch is not a regrade", method: "GET", path: "/v1/regrades/" + batchID, wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "unknown regrade", method: "GET", path: "/v1/regrades/" + unknownID, wantStatus: 404, wantType: "not-found", reqValid: true},
+		{name: "grade key reads a regrade", f: keyed, auth: bearer(gradeToken), method: "GET", path: "/v1/regrades/" + unknownID, wantStatus: 403, wantType: "forbidden", reqValid: true},
+		{name: "get a regrade with the store down", f: down, method: "GET", path: "/v1/regrades/" + regradeID, wantStatus: 503, wantType: "unavailable", reqValid: true},
+		{name: "get a regrade with the store failing", f: broken, method: "GET", path: "/v1/regrades/" + regradeID, wantStatus: 500, wantType: "internal", reqValid: true},
+
 		// Requests no operation describes.
 		{name: "unknown path", method: "GET", path: "/v1/nothing-here", wantStatus: 404, wantType: "not-found", route: noPath},
 		{name: "trailing slash", method: "GET", path: "/v1/evaluations/", wantStatus: 404, wantType: "not-found", route: noPath},
@@ -608,6 +943,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"POST", "/v1/rubrics", newRubric},
 		{"PUT", "/v1/rubrics/db-acid-copy", changed},
 		{"DELETE", "/v1/rubrics/db-acid-copy", ""},
+		{"POST", "/v1/evaluations/batch", stalledBody},
+		{"GET", "/v1/evaluations/" + evalID + "/events", ""},
+		{"GET", "/v1/batches/" + batchID, ""},
+		{"POST", "/v1/rubrics/db-acid/regrade", ""},
+		{"GET", "/v1/regrades/" + regradeID, ""},
 	} {
 		ct := ""
 		if op.body != "" {
@@ -649,7 +989,11 @@ func TestOpenAPIConformance(t *testing.T) {
 				req.Header[k] = vs
 			}
 			rec := httptest.NewRecorder()
-			f.handler.ServeHTTP(rec, req)
+			var w http.ResponseWriter = rec
+			if tt.onStream != nil {
+				w = streamRecorder{rec, tt.onStream}
+			}
+			f.handler.ServeHTTP(w, req)
 			if want := tt.header.Get("X-Request-Id"); want != "" {
 				if got := rec.Header().Get("X-Request-Id"); got != want {
 					t.Errorf("X-Request-Id = %q, want %q (echoed)", got, want)
@@ -695,6 +1039,11 @@ func TestOpenAPIConformance(t *testing.T) {
 			if err := s.checkResponse(in, rec); err != nil {
 				t.Errorf("response does not match the document: %v\nheaders: %v\nbody: %.2000s", err, rec.Header(), rec.Body)
 			}
+			if rec.Header().Get("Content-Type") == "text/event-stream" || tt.wantEvents != nil {
+				if got := s.checkEvents(t, rec.Body.String()); !slices.Equal(got, tt.wantEvents) {
+					t.Errorf("events = %q, want %q\nbody: %.2000s", got, tt.wantEvents, rec.Body)
+				}
+			}
 			op := in.Route.Operation.OperationID
 			if covered[op] == nil {
 				covered[op] = map[int]bool{}
@@ -722,6 +1071,74 @@ func TestOpenAPIConformance(t *testing.T) {
 			}
 		}
 	})
+}
+
+// streamRecorder records a response and calls onWrite with the body so
+// far after every write, so that a test can act while a stream is being
+// written.
+type streamRecorder struct {
+	*httptest.ResponseRecorder
+	onWrite func(body string)
+}
+
+func (r streamRecorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseRecorder.Write(b)
+	r.onWrite(r.Body.String())
+	return n, err
+}
+
+func (r streamRecorder) WriteString(s string) (int, error) {
+	n, err := r.ResponseRecorder.WriteString(s)
+	r.onWrite(r.Body.String())
+	return n, err
+}
+
+// checkEvents parses a Server-Sent Events body as the document describes
+// it: events of an id counting from 1, a name and one line of data that is
+// an Evaluation, each ended by a blank line, and comment lines. It returns
+// the events' names.
+func (s *spec) checkEvents(t *testing.T, body string) []string {
+	t.Helper()
+	var names []string
+	schema := s.doc.Components.Schemas["Evaluation"].Value
+	for _, block := range strings.SplitAfter(body, "\n\n") {
+		if block == "" {
+			continue // after the last blank line
+		}
+		if !strings.HasSuffix(block, "\n\n") {
+			t.Errorf("stream does not end with a blank line: %q", block)
+			continue
+		}
+		var fields []string
+		for _, line := range strings.Split(strings.TrimSuffix(block, "\n\n"), "\n") {
+			if !strings.HasPrefix(line, ":") {
+				fields = append(fields, line)
+			}
+		}
+		if len(fields) == 0 {
+			continue // a comment
+		}
+		if len(fields) != 3 || fields[0] != "id: "+strconv.Itoa(len(names)+1) ||
+			!strings.HasPrefix(fields[1], "event: ") || !strings.HasPrefix(fields[2], "data: ") {
+			t.Errorf("event %d is not id, event and data: %q", len(names)+1, block)
+			continue
+		}
+		name := strings.TrimPrefix(fields[1], "event: ")
+		names = append(names, name)
+		var v any
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(fields[2], "data: ")), &v); err != nil {
+			t.Errorf("event %s: data is not JSON: %v", name, err)
+			continue
+		}
+		if err := schema.VisitJSON(v, openapi3.EnableJSONSchema2020(), openapi3.MultiErrors()); err != nil {
+			t.Errorf("event %s: data does not match the Evaluation schema: %v", name, err)
+		}
+		status, _ := v.(map[string]any)["status"].(string)
+		if (name == "completed" || name == "failed") && status != name {
+			t.Errorf("event %s carries an evaluation %q", name, status)
+		}
+	}
+	return names
 }
 
 // TestOpenAPIRejectsMismatches makes sure the checks above can fail: real

@@ -212,12 +212,16 @@ func TestPoolStop(t *testing.T) {
 				defer p.mu.Unlock()
 				return d == 2 && len(p.tasks) == 1
 			})
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- p.Stop(ctx) }()
+			// Release the running job only once Stop has dropped the queue.
+			eventually(t, "Stop to begin", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.stopped })
 			if tc.release {
 				close(r.block)
 			}
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			err := p.Stop(ctx)
+			err := <-stopped
 			if (err != nil) != tc.wantErr {
 				t.Errorf("Stop = %v, want error %v", err, tc.wantErr)
 			}

@@ -22,16 +22,20 @@ import (
 )
 
 // The search benchmark's bank: rubrics of benchPerRubric vectors each, of
-// the local embedder's dimension. Each rubric has a random topic and its
-// vectors scatter around it (cosine about 0.7 to the topic, 0.5 to each
-// other), as the texts of one rubric do; queries are drawn the same way
-// around a random rubric's topic.
+// the local embedder's dimension, with the structure of a real bank:
+// rubrics come in areas of benchAreaSize (caching, databases, ...), each
+// rubric's topic lies near its area's (cosine about 0.8), and its vectors
+// near its topic (about 0.8), as the texts of one rubric do. Queries are
+// drawn around a random rubric's topic, so their exact top 5 is their
+// rubric and its closest neighbours in the area.
 const (
 	benchDims      = 1024
 	benchPerRubric = 10
+	benchAreaSize  = 50
 	benchModel     = "bench-embed"
-	benchNoise     = 1.0  // a vector's distance from its topic
-	queryNoise     = 1.2  // a query's
+	topicNoise     = 0.75 // a rubric topic's distance from its area
+	vectorNoise    = 0.75 // a vector's distance from its topic
+	queryNoise     = 1.0  // a query's distance from its topic
 	recallQueries  = 100  // queries whose top 5 is checked against an exact scan
 	latencySamples = 1000 // distinct queries timed (more for a longer -benchtime)
 )
@@ -183,8 +187,12 @@ func loadBank(b *testing.B, ctx context.Context, s *Store, rng *rand.Rand, n int
 	rubrics := n / benchPerRubric
 	bank := &benchBank{topics: make([][]float32, rubrics)}
 	ids := make([]string, rubrics)
+	var area []float32
 	for r := range rubrics {
-		bank.topics[r] = randomUnit(rng, benchDims)
+		if r%benchAreaSize == 0 {
+			area = randomUnit(rng, benchDims)
+		}
+		bank.topics[r] = around(rng, area, topicNoise)
 		ids[r] = fmt.Sprintf("b%06d", r)
 	}
 	for range recallQueries {
@@ -217,7 +225,7 @@ func loadBank(b *testing.B, ctx context.Context, s *Store, rng *rand.Rand, n int
 	})
 	copyRows("rubric_embeddings", []string{"rubric_id", "version", "model", "text", "embedding", "dims"}, n, func(i int) []any {
 		r := i / benchPerRubric % rubrics
-		v := around(rng, bank.topics[r], benchNoise)
+		v := around(rng, bank.topics[r], vectorNoise)
 		for q, qv := range bank.queries {
 			tops[q][r].Add(dot(qv, v))
 		}
