@@ -28,14 +28,18 @@
 #                          the profiles land in BENCH_OUT
 #   BENCH_REPORT=FILE      the report to update (default docs/performance.md;
 #                          "-" for none)
+#   BENCH_DATABASE_URL=URL use this database (PostgreSQL 15 + pgvector, a
+#                          superuser for the benchmark's schemas) instead of a
+#                          throwaway cluster
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 
-if [ -z "${TEST_DATABASE_URL:-}" ]; then
+if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+	export TEST_DATABASE_URL=$BENCH_DATABASE_URL
+elif [ "${BENCH_IN_TESTDB:-}" != 1 ]; then
 	# Re-run inside a throwaway cluster, removed afterwards.
-	exec scripts/testdb.sh run -- "$0" "$@"
+	BENCH_IN_TESTDB=1 exec scripts/testdb.sh run -- "$0" "$@"
 fi
 
 PARTS=${BENCH_PARTS:-load scale go}
@@ -50,6 +54,7 @@ REPORT=${BENCH_REPORT:-docs/performance.md}
 OUT=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/assay-bench.XXXXXX")}
 mkdir -p "$OUT/bin"
 GO=${GO:-go}
+PSQL=$(command -v psql || echo "${TESTDB_PGBIN:-/usr/lib/postgresql/15/bin}/psql")
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -113,7 +118,7 @@ fi
 LOADGEN=$OUT/bin/loadgen
 # PostgreSQL's postmaster, whose process tree's CPU time is reported.
 PGPID=""
-if PGDATA_DIR=$(psql "$TEST_DATABASE_URL" -XAtc "SHOW data_directory" 2>/dev/null) && [ -r "$PGDATA_DIR/postmaster.pid" ]; then
+if PGDATA_DIR=$("$PSQL" "$TEST_DATABASE_URL" -XAtc "SHOW data_directory" 2>/dev/null) && [ -r "$PGDATA_DIR/postmaster.pid" ]; then
 	PGPID=$(head -1 "$PGDATA_DIR/postmaster.pid")
 fi
 
@@ -210,8 +215,8 @@ run_loadgen() { # NAME ARGS...: one measurement, JSON into $OUT/NAME.json
 	echo "mem=$(awk '/^MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo)"
 	echo "kernel=$(uname -r)"
 	echo "go=$($GO env GOVERSION)"
-	echo "postgres=$(psql "$TEST_DATABASE_URL" -XAtc 'SHOW server_version' 2>/dev/null)"
-	echo "pgvector=$(psql "$TEST_DATABASE_URL" -XAtc "SELECT extversion FROM pg_extension WHERE extname = 'vector'" 2>/dev/null)"
+	echo "postgres=$("$PSQL" "$TEST_DATABASE_URL" -XAtc 'SHOW server_version' 2>/dev/null)"
+	echo "pgvector=$("$PSQL" "$TEST_DATABASE_URL" -XAtc "SELECT extversion FROM pg_extension WHERE extname = 'vector'" 2>/dev/null)"
 	echo "nofile=$NOFILE"
 	echo "latency=$L"
 	echo "clients=$C"

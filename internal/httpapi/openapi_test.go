@@ -1220,6 +1220,24 @@ func TestOpenAPIRejectsMismatches(t *testing.T) {
 			rec.Code = http.StatusConflict
 			return editJSON(t, rec, func(m map[string]any) { m["status"] = 409 })
 		}},
+		{"matched_by not a way of matching", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) { m["rubric"].(map[string]any)["matched_by"] = "guess" })
+		}},
+		{"follow_up_of without its evaluation", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) {
+				m["follow_up_of"] = map[string]any{"index": 0, "question": "Why?", "criterion": "atomicity"}
+			})
+		}},
+		{"error without a status", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) {
+				m["status"], m["error"] = "failed", map[string]any{"type": problemBase + "internal", "title": "Internal server error"}
+			})
+		}},
+		{"regrade_of without its score", func(rec *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+			return editJSON(t, rec, func(m map[string]any) {
+				m["regrade_of"] = map[string]any{"evaluation_id": "0190f0e0-0000-7000-8000-000000000000", "rubric_version": 1}
+			})
+		}},
 		{"no-match problem without candidates", func(*httptest.ResponseRecorder) *httptest.ResponseRecorder {
 			rec := f.do("POST", "/v1/evaluations", "application/json", `{"question":"What is the best pizza place in Naples?","answer":"Da Michele."}`)
 			return editJSON(t, rec, func(m map[string]any) { delete(m, "candidates") })

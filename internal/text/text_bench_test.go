@@ -33,24 +33,39 @@ func corpus(t testing.TB) []string {
 }
 
 // BenchmarkTokenize tokenizes the seed rubrics: one op is one rubric file.
+// "before" is the implementation this one replaced (refTokenize).
 func BenchmarkTokenize(b *testing.B) {
 	docs := corpus(b)[:20]
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		Tokenize(docs[i%len(docs)])
-		i++
+	for _, bc := range []struct {
+		name string
+		f    func(string) []Token
+	}{{"now", Tokenize}, {"before", refTokenize}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				bc.f(docs[i%len(docs)])
+				i++
+			}
+		})
 	}
 }
 
 // BenchmarkSentences splits the seed rubrics into sentences with tokens.
 func BenchmarkSentences(b *testing.B) {
 	docs := corpus(b)[:20]
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		Sentences(docs[i%len(docs)])
-		i++
+	for _, bc := range []struct {
+		name string
+		f    func(string) []Sentence
+	}{{"now", Sentences}, {"before", refSentences}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				bc.f(docs[i%len(docs)])
+				i++
+			}
+		})
 	}
 }
 
