@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,12 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("parsing the database URL: %w", err)
 	}
 	cfg.AfterConnect = registerVector
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default, max(4, cores), is too small once River's workers,
+		// its leader election and a LISTEN connection share the pool with
+		// the HTTP requests; the URL's pool_max_conns still wins.
+		cfg.MaxConns = int32(max(16, 4*runtime.GOMAXPROCS(0)))
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

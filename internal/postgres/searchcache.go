@@ -103,24 +103,6 @@ func (c *twoGen[K, V]) putLocked(k K, v V) {
 	c.cur[k] = v
 }
 
-func (c *twoGen[K, V]) remove(match func(K) bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, m := range []map[K]V{c.cur, c.prev} {
-		for k := range m {
-			if match(k) {
-				delete(m, k)
-			}
-		}
-	}
-}
-
-func (c *twoGen[K, V]) clear() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cur, c.prev = nil, nil
-}
-
 type versionKey struct {
 	id      string
 	version int

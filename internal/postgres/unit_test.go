@@ -85,9 +85,10 @@ func TestIndexName(t *testing.T) {
 
 func TestSearchLimits(t *testing.T) {
 	tests := []struct{ k, fetch, ef int }{
-		{1, 8, 100},
-		{5, 40, 100},
-		{20, 160, 160},
+		{1, 8, 200},
+		{5, 40, 200},
+		{20, 160, 200},
+		{30, 240, 240},
 		{124, 992, 992},
 		{125, 1000, 1000},
 		{1 << 40, 1000, 1000},
