@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/assay-dev/assay/internal/fault"
-	"github.com/assay-dev/assay/internal/rubric"
 )
 
 // Async grades in the background: a request is checked and stored as a
@@ -207,7 +206,7 @@ func (a *Async) Grade(ctx context.Context, id string, req Request) error {
 	if !ok {
 		return fault.Field("/grader", fmt.Sprintf("grader %q is no longer available", req.Grader))
 	}
-	r, ref, link, err := a.rubricOf(ctx, req)
+	r, ref, link, err := a.svc.rubricFor(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -224,7 +223,7 @@ func (a *Async) Grade(ctx context.Context, id string, req Request) error {
 	}
 	a.notify(ctx, id, EventRubricMatched)
 	a.notify(ctx, id, EventGrading)
-	cached, err := a.gradeInto(ctx, &e, r, req, grader)
+	cached, err := a.svc.gradeInto(ctx, &e, r, req, grader)
 	if err != nil {
 		return err
 	}
@@ -236,50 +235,6 @@ func (a *Async) Grade(ctx context.Context, id string, req Request) error {
 	s.cfg.Observer.Evaluated(e.Score.Band, cached)
 	a.notify(ctx, id, EventCompleted)
 	return a.afterFinal(ctx, e)
-}
-
-// gradeInto fills e with a grading: reused from the cache as Evaluate
-// does, or fresh from the grader, checked and scored.
-func (a *Async) gradeInto(ctx context.Context, e *Evaluation, r rubric.Rubric, req Request, grader Grader) (cached bool, err error) {
-	s := a.svc
-	e.CacheKey = cacheKey(r, req, grader)
-	if !req.NoCache {
-		hit, err := s.store.CachedEvaluation(ctx, e.CacheKey)
-		switch {
-		case err == nil:
-			e.Score, e.Criteria, e.MissingPoints, e.Misconceptions = hit.Score, hit.Criteria, hit.MissingPoints, hit.Misconceptions
-			e.Feedback, e.FollowUps, e.Grader, e.Flags = hit.Feedback, hit.FollowUps, hit.Grader, hit.Flags
-			e.Grader.LatencyMS, e.Cached = 0, true
-			return true, nil
-		case fault.KindOf(err) != fault.NotFound:
-			return false, fmt.Errorf("looking up the evaluation cache: %w", err)
-		}
-	}
-	start := time.Now()
-	g, err := grader.Grade(ctx, GradeInput{Rubric: r, Question: req.Question, Answer: req.Answer, Samples: req.Samples})
-	s.cfg.Observer.Graded(grader.Kind(), time.Since(start), g.Usage, err)
-	if err != nil {
-		return false, fmt.Errorf("grading with %s: %w", grader.Kind(), err)
-	}
-	if err := g.Check(r, req.Answer); err != nil {
-		return false, fault.Wrap(err, fault.Upstream, "the grader returned an invalid grading")
-	}
-	e.Criteria, e.MissingPoints, e.Misconceptions = g.Criteria, nonNil(g.MissingPoints), nonNil(g.Misconceptions)
-	e.Feedback, e.FollowUps, e.Flags = g.Feedback, nonNil(g.FollowUps), nonNil(g.Flags)
-	e.Grader = GraderInfo{Kind: grader.Kind(), Model: g.Model, PromptVersion: g.PromptVersion,
-		Temperature: g.Temperature, Seed: g.Seed, LatencyMS: time.Since(start).Milliseconds(),
-		Tokens: g.Usage, CostUSD: g.CostUSD, Samples: g.Samples, Confidence: g.Confidence}
-	e.Score = ScoreOf(r, e.Criteria)
-	return false, nil
-}
-
-// rubricOf resolves the rubric of a request as Evaluate does.
-func (a *Async) rubricOf(ctx context.Context, req Request) (r rubric.Rubric, ref RubricRef, link *FollowUpLink, err error) {
-	if req.FollowUpOf != nil {
-		return a.svc.followUpRubric(ctx, req)
-	}
-	r, ref, err = a.svc.resolveRubric(ctx, req)
-	return r, ref, nil, err
 }
 
 // Fail records that evaluation id failed with err, unless it has finished

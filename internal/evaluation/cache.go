@@ -5,28 +5,45 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
 
+	"github.com/assay-dev/assay/internal/fault"
 	"github.com/assay-dev/assay/internal/rubric"
 )
 
-// reuse stores a new evaluation that copies the grading of an identical
-// earlier one: same rubric version, answer, grader and settings.
-func (s *Service) reuse(ctx context.Context, hit Evaluation, req Request, r rubric.Rubric, ref RubricRef) (Evaluation, error) {
-	e := s.newEvaluation(req, ref)
-	e.FollowUpOf = hit.FollowUpOf
-	if e.Question == "" {
-		e.Question = r.Question
+// gradeInto fills e with a grading, for the synchronous and the queued
+// paths alike: reused from the cache, or fresh from the grader, checked
+// and scored.
+func (s *Service) gradeInto(ctx context.Context, e *Evaluation, r rubric.Rubric, req Request, grader Grader) (cached bool, err error) {
+	e.CacheKey = cacheKey(r, req, grader)
+	if !req.NoCache {
+		hit, err := s.store.CachedEvaluation(ctx, e.CacheKey)
+		switch {
+		case err == nil:
+			e.Score, e.Criteria, e.MissingPoints, e.Misconceptions = hit.Score, hit.Criteria, hit.MissingPoints, hit.Misconceptions
+			e.Feedback, e.FollowUps, e.Grader, e.Flags = hit.Feedback, hit.FollowUps, hit.Grader, hit.Flags
+			e.Grader.LatencyMS, e.Cached = 0, true
+			return true, nil
+		case fault.KindOf(err) != fault.NotFound:
+			return false, fmt.Errorf("looking up the evaluation cache: %w", err)
+		}
 	}
-	e.Score, e.Criteria, e.MissingPoints, e.Misconceptions = hit.Score, hit.Criteria, hit.MissingPoints, hit.Misconceptions
-	e.Feedback, e.FollowUps, e.Grader, e.Flags = hit.Feedback, hit.FollowUps, hit.Grader, hit.Flags
-	e.Grader.LatencyMS = 0
-	e.Cached = true
-	e.CacheKey = hit.CacheKey
-	if err := s.store.CreateEvaluation(ctx, e); err != nil {
-		return Evaluation{}, fmt.Errorf("storing evaluation: %w", err)
+	start := time.Now()
+	g, err := grader.Grade(ctx, GradeInput{Rubric: r, Question: req.Question, Answer: req.Answer, Samples: req.Samples})
+	s.cfg.Observer.Graded(grader.Kind(), time.Since(start), g.Usage, err)
+	if err != nil {
+		return false, fmt.Errorf("grading with %s: %w", grader.Kind(), err)
 	}
-	s.cfg.Observer.Evaluated(e.Score.Band, true)
-	return e, nil
+	if err := g.Check(r, req.Answer); err != nil {
+		return false, fault.Wrap(err, fault.Upstream, "the grader returned an invalid grading")
+	}
+	e.Criteria, e.MissingPoints, e.Misconceptions = g.Criteria, nonNil(g.MissingPoints), nonNil(g.Misconceptions)
+	e.Feedback, e.FollowUps, e.Flags = g.Feedback, nonNil(g.FollowUps), nonNil(g.Flags)
+	e.Grader = GraderInfo{Kind: grader.Kind(), Model: g.Model, PromptVersion: g.PromptVersion,
+		Temperature: g.Temperature, Seed: g.Seed, LatencyMS: time.Since(start).Milliseconds(),
+		Tokens: g.Usage, CostUSD: g.CostUSD, Samples: g.Samples, Confidence: g.Confidence}
+	e.Score = ScoreOf(r, e.Criteria)
+	return false, nil
 }
 
 // cacheKey identifies everything a grading depends on. The answer is the

@@ -176,60 +176,26 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 	if !ok {
 		return Evaluation{}, fault.Field("/grader", fmt.Sprintf("unknown grader %q; available: %s", req.Grader, strings.Join(s.GraderKinds(), ", ")))
 	}
-	var link *FollowUpLink
-	var r rubric.Rubric
-	var ref RubricRef
-	var err error
-	if req.FollowUpOf != nil {
-		r, ref, link, err = s.followUpRubric(ctx, req)
-		if link != nil {
-			req.Question = link.Question
-		}
-	} else {
-		r, ref, err = s.resolveRubric(ctx, req)
-	}
+	r, ref, link, err := s.rubricFor(ctx, req)
 	if err != nil {
 		return Evaluation{}, err
 	}
-	key := cacheKey(r, req, grader)
-	if !req.NoCache {
-		hit, err := s.store.CachedEvaluation(ctx, key)
-		switch {
-		case err == nil:
-			return s.reuse(ctx, hit, req, r, ref)
-		case fault.KindOf(err) != fault.NotFound:
-			return Evaluation{}, fmt.Errorf("looking up the evaluation cache: %w", err)
-		}
-	}
-	start := time.Now()
-	g, err := grader.Grade(ctx, GradeInput{Rubric: r, Question: req.Question, Answer: req.Answer, Samples: req.Samples})
-	s.cfg.Observer.Graded(grader.Kind(), time.Since(start), g.Usage, err)
-	if err != nil {
-		return Evaluation{}, fmt.Errorf("grading with %s: %w", grader.Kind(), err)
-	}
-	if err := g.Check(r, req.Answer); err != nil {
-		return Evaluation{}, fault.Wrap(err, fault.Upstream, "the grader returned an invalid grading")
+	if link != nil {
+		req.Question = link.Question
 	}
 	e := s.newEvaluation(req, ref)
 	e.FollowUpOf = link
-	e.CacheKey = key
-	e.Criteria = g.Criteria
-	e.MissingPoints = nonNil(g.MissingPoints)
-	e.Misconceptions = nonNil(g.Misconceptions)
-	e.Feedback = g.Feedback
-	e.FollowUps = nonNil(g.FollowUps)
-	e.Flags = nonNil(g.Flags)
-	e.Grader = GraderInfo{Kind: grader.Kind(), Model: g.Model, PromptVersion: g.PromptVersion,
-		Temperature: g.Temperature, Seed: g.Seed, LatencyMS: time.Since(start).Milliseconds(),
-		Tokens: g.Usage, CostUSD: g.CostUSD, Samples: g.Samples, Confidence: g.Confidence}
 	if e.Question == "" {
 		e.Question = r.Question
 	}
-	e.Score = ScoreOf(r, e.Criteria)
+	cached, err := s.gradeInto(ctx, &e, r, req, grader)
+	if err != nil {
+		return Evaluation{}, err
+	}
 	if err := s.store.CreateEvaluation(ctx, e); err != nil {
 		return Evaluation{}, fmt.Errorf("storing evaluation: %w", err)
 	}
-	s.cfg.Observer.Evaluated(e.Score.Band, false)
+	s.cfg.Observer.Evaluated(e.Score.Band, cached)
 	return e, nil
 }
 
@@ -294,6 +260,16 @@ func (s *Service) validate(req *Request) error {
 		return nil
 	}
 	return &fault.Error{Kind: fault.Invalid, Message: strings.TrimPrefix(fields[0].Pointer, "/") + " " + fields[0].Detail, Fields: fields}
+}
+
+// rubricFor finds the rubric of a request: the probed criterion of a
+// follow-up, or the bank rubric by id, question or answer, or an inline one.
+func (s *Service) rubricFor(ctx context.Context, req Request) (r rubric.Rubric, ref RubricRef, link *FollowUpLink, err error) {
+	if req.FollowUpOf != nil {
+		return s.followUpRubric(ctx, req)
+	}
+	r, ref, err = s.resolveRubric(ctx, req)
+	return r, ref, nil, err
 }
 
 // resolveRubric picks the rubric: by id, else by the question, else by the
