@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,12 +40,7 @@ Flags:
 // calibrateCmd runs `api calibrate`. The progress bar goes to the
 // process's stderr; the report to stdout.
 func calibrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprint(stdout, calibrateUsage)
-		fs.PrintDefaults()
-	}
+	fs := commandFlags("calibrate", calibrateUsage, stdout)
 	data := fs.String("data", "", "JSON Lines file of human-graded answers (required)")
 	kind := fs.String("grader", "heuristic", "grader to calibrate: heuristic, or llm when an LLM is configured")
 	concurrency := fs.Int("concurrency", runtime.GOMAXPROCS(0), "answers graded at once")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,12 +28,7 @@ Flags:
 `
 
 func evalRetrievalCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("eval-retrieval", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprint(stdout, evalRetrievalUsage)
-		fs.PrintDefaults()
-	}
+	fs := commandFlags("eval-retrieval", evalRetrievalUsage, stdout)
 	var paths []string
 	fs.Func("data", "JSON Lines file, directory or glob of retrieval cases (repeatable)", func(v string) error {
 		paths = append(paths, v)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,18 +41,9 @@ problem's detail on stderr.
 Flags:
 `
 
-// gradeStdin is where `api grade` reads the answer without --file; tests
-// replace it.
-var gradeStdin io.Reader = os.Stdin
-
 // gradeCmd runs `api grade`.
-func gradeCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("grade", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprint(stdout, gradeUsage)
-		fs.PrintDefaults()
-	}
+func gradeCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	fs := commandFlags("grade", gradeUsage, stdout)
 	file := fs.String("file", "", "read the answer from this file (- for stdin) instead of stdin")
 	question := fs.String("question", "", "the question answered; finds the rubric unless --rubric names it")
 	rubricID := fs.String("rubric", "", "grade against the rubric with this id")
@@ -69,7 +59,7 @@ func gradeCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if fs.NArg() > 0 {
 		return fmt.Errorf("grade: unexpected argument %q (the answer comes from stdin or --file)", fs.Arg(0))
 	}
-	answer, err := readAnswer(*file)
+	answer, err := readAnswer(*file, stdin)
 	if err != nil {
 		return err
 	}
@@ -160,7 +150,7 @@ func gradeCmd(ctx context.Context, args []string, getenv func(string) string, st
 
 // readAnswer reads the answer from file, or from stdin; it refuses to wait
 // for a terminal.
-func readAnswer(file string) (string, error) {
+func readAnswer(file string, stdin io.Reader) (string, error) {
 	if file != "" && file != "-" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -168,10 +158,10 @@ func readAnswer(file string) (string, error) {
 		}
 		return string(b), nil
 	}
-	if f, ok := gradeStdin.(*os.File); ok && file == "" && isTerminal(f) {
+	if f, ok := stdin.(*os.File); ok && file == "" && isTerminal(f) {
 		return "", errors.New("grade: give the answer on stdin (api grade < answer.txt) or with --file")
 	}
-	b, err := io.ReadAll(gradeStdin)
+	b, err := io.ReadAll(stdin)
 	if err != nil {
 		return "", fmt.Errorf("grade: reading stdin: %w", err)
 	}

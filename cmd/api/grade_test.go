@@ -22,11 +22,8 @@ const gradeTestAnswer = "Rate limiting caps how many requests a client may send 
 // runGrade runs `api grade args...` with stdin as the answer.
 func runGrade(t *testing.T, vars map[string]string, stdin string, args ...string) (string, error) {
 	t.Helper()
-	old := gradeStdin
-	gradeStdin = strings.NewReader(stdin)
-	t.Cleanup(func() { gradeStdin = old })
 	var out bytes.Buffer
-	err := run(context.Background(), append([]string{"grade"}, args...), env(vars), &out)
+	err := runWith(context.Background(), append([]string{"grade"}, args...), env(vars), strings.NewReader(stdin), &out)
 	return out.String(), err
 }
 

@@ -17,7 +17,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	if err := runWith(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -42,8 +42,14 @@ Usage:
 `
 
 // run is main without the process: it takes everything from its arguments,
-// so tests can call it.
+// so tests can call it. Only `api grade` reads stdin; run gives it none.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return runWith(ctx, args, getenv, strings.NewReader(""), stdout)
+}
+
+// runWith is run with the standard input that `api grade` reads answers
+// from.
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -52,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "serve":
 		return serve(ctx, args, getenv, stdout)
 	case "grade":
-		return gradeCmd(ctx, args, getenv, stdout)
+		return gradeCmd(ctx, args, getenv, stdin, stdout)
 	case "rubrics":
 		return rubricsCmd(ctx, args, getenv, stdout)
 	case "migrate":
@@ -69,4 +75,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
 	}
+}
+
+// commandFlags is the flag set of a subcommand: errors and -h go to stdout,
+// with the command's usage text before the flags.
+func commandFlags(name, usage string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, usage)
+		fs.PrintDefaults()
+	}
+	return fs
 }
