@@ -15,7 +15,7 @@ import (
 // paths alike: reused from the cache, or fresh from the grader, checked
 // and scored.
 func (s *Service) gradeInto(ctx context.Context, e *Evaluation, r rubric.Rubric, req Request, grader Grader) (cached bool, err error) {
-	e.CacheKey = cacheKey(r, req, grader)
+	e.CacheKey = s.cacheKey(r, req, grader)
 	if !req.NoCache {
 		hit, err := s.store.CachedEvaluation(ctx, e.CacheKey)
 		switch {
@@ -50,13 +50,15 @@ func (s *Service) gradeInto(ctx context.Context, e *Evaluation, r rubric.Rubric,
 // normalised one the grader sees, so offsets in a reused grading still
 // point at the right text. The key is scoped to the API key: a hit must not
 // tell one caller that another sent the same answer.
-func cacheKey(r rubric.Rubric, req Request, g Grader) string {
+func (s *Service) cacheKey(r rubric.Rubric, req Request, g Grader) string {
 	h := sha256.New()
 	fp := ""
 	if f, ok := g.(Fingerprinter); ok {
 		fp = f.Fingerprint()
 	}
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s\x00%s\x00%d\x00%s\x00", req.APIKeyID, r.ID, r.Version, r.ContentHash(), g.Kind(), req.Samples, fp)
+	// ContentHash encodes the whole rubric as JSON; it is remembered.
+	content, _ := s.contentHashes.Get(&r, func(r *rubric.Rubric) (string, error) { return r.ContentHash(), nil })
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s\x00%s\x00%d\x00%s\x00", req.APIKeyID, r.ID, r.Version, content, g.Kind(), req.Samples, fp)
 	h.Write([]byte(req.Answer))
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -148,12 +148,15 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
+	// contentHashes remembers rubric.ContentHash for the cache key.
+	contentHashes *rubric.Memo[string]
 }
 
 // NewService wires a service. The first grader is the default unless
 // cfg.DefaultGrader names another.
 func NewService(store Store, embedder Embedder, graders []Grader, cfg Config, log *slog.Logger) *Service {
-	s := &Service{store: store, embedder: embedder, graders: map[string]Grader{}, cfg: cfg, log: log, now: time.Now}
+	s := &Service{store: store, embedder: embedder, graders: map[string]Grader{}, cfg: cfg, log: log, now: time.Now,
+		contentHashes: rubric.NewMemo[string](1024)}
 	for _, g := range graders {
 		s.graders[g.Kind()] = g
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
+	"github.com/assay-dev/assay/internal/rubric"
 )
 
 // Response format modes of the LLM grader.
@@ -149,7 +150,13 @@ type LLM struct {
 	opened  openClock
 	log     *slog.Logger
 	sleep   func(context.Context, time.Duration) error
+	// rendered holds each rubric's system prompt and schema, by format.
+	rendered map[string]*rubric.Memo[*rubricPart]
 }
+
+// renderedRubrics bounds the rendered prompts kept per format: a bank of a
+// few hundred rubrics fits, at about 15 KB each.
+const renderedRubrics = 512
 
 // NewLLM checks the configuration, parses the prompt templates and builds
 // the client and its circuit breaker.
@@ -172,7 +179,11 @@ func NewLLM(cfg LLMConfig) (*LLM, error) {
 	hc := *cfg.HTTPClient // a copy: the caller's client keeps its transport
 	hc.Transport = headerRecorder{next: hc.Transport}
 	oc.HTTPClient = &hc
-	l := &LLM{cfg: cfg, client: openai.NewClientWithConfig(oc), prompts: ps, log: cfg.Logger, sleep: sleepCtx}
+	l := &LLM{cfg: cfg, client: openai.NewClientWithConfig(oc), prompts: ps, log: cfg.Logger, sleep: sleepCtx,
+		rendered: map[string]*rubric.Memo[*rubricPart]{}}
+	for _, f := range []string{FormatJSONSchema, FormatJSONObject, FormatText} {
+		l.rendered[f] = rubric.NewMemo[*rubricPart](renderedRubrics)
+	}
 	l.breaker = l.newBreaker()
 	return l, nil
 }
@@ -250,11 +261,17 @@ func (l *LLM) Grade(ctx context.Context, in evaluation.GradeInput) (evaluation.G
 	}
 	temp := l.temperature(n)
 	results := make([]sampleResult, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { results[i] = l.sample(ctx, p, i, temp) })
+	if n == 1 {
+		// No goroutine for the common case: one less stack per grading
+		// waiting on the model.
+		results[0] = l.sample(ctx, p, 0, temp)
+	} else {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { results[i] = l.sample(ctx, p, i, temp) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 
 	var ok []sampleResult
 	var usage evaluation.Usage

@@ -68,7 +68,7 @@ func (l *LLM) check(p *prompt, content string) (evaluation.Grading, []string) {
 	if err != nil {
 		return evaluation.Grading{}, []string{err.Error()}
 	}
-	return validate(p.rubric, p.answer, out)
+	return validate(p.rubric, p.text(), out)
 }
 
 // request builds the chat completion request of sample i.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 	"unicode"
 
@@ -91,35 +93,66 @@ type prompt struct {
 	rubric       rubric.Rubric
 	system, user string
 	format       string
-	schema       *schema
-	answer       *answerText
+	schema       json.RawMessage // nil unless format is json_schema
+	answer       string
 	tokens       int // estimated prompt tokens
+
+	// The answer's offsets tables are built when a reply is checked, not
+	// while the call is in flight: a grading waiting on the model holds
+	// the answer once, not four times over.
+	text func() *answerText
+}
+
+// rubricPart is the part of a prompt that depends only on the rubric and
+// the format, rendered once per rubric (the system prompt and the schema
+// were a sixth of the server's CPU on the LLM path when rendered per
+// request).
+type rubricPart struct {
+	system string
+	schema json.RawMessage
+	tokens int // estimated tokens of the system message and the schema
+}
+
+func (l *LLM) renderRubric(r *rubric.Rubric, format string) (*rubricPart, error) {
+	var sys bytes.Buffer
+	if err := l.prompts.system.Execute(&sys, SystemData{Rubric: *r, MaxLevel: rubric.MaxLevel, Format: format}); err != nil {
+		return nil, err
+	}
+	rp := &rubricPart{system: sys.String()}
+	rp.tokens = EstimateTokens(rp.system)
+	if format == FormatJSONSchema {
+		b, err := newSchema(*r).MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		rp.schema = b
+		rp.tokens += EstimateTokens(string(b))
+	}
+	return rp, nil
 }
 
 func (l *LLM) render(in evaluation.GradeInput, format string) (*prompt, error) {
-	var sys, usr bytes.Buffer
-	if err := l.prompts.system.Execute(&sys, SystemData{Rubric: in.Rubric, MaxLevel: rubric.MaxLevel, Format: format}); err != nil {
+	memo := l.rendered[format]
+	if memo == nil {
+		return nil, fmt.Errorf("response format %q is not json_schema, json_object or text", format)
+	}
+	rp, err := memo.Get(&in.Rubric, func(r *rubric.Rubric) (*rubricPart, error) { return l.renderRubric(r, format) })
+	if err != nil {
 		return nil, err
 	}
-	a := newAnswerText(in.Answer)
 	q := strings.TrimSpace(in.Question)
 	if strings.EqualFold(q, strings.TrimSpace(in.Rubric.Question)) {
 		q = ""
 	}
-	ud := UserData{Question: neutralise(q), Answer: a.shown, Tag: answerTag(in.Answer)}
+	var usr bytes.Buffer
+	ud := UserData{Question: neutralise(q), Answer: neutralise(in.Answer), Tag: answerTag(in.Answer)}
 	if err := l.prompts.user.Execute(&usr, ud); err != nil {
 		return nil, err
 	}
-	p := &prompt{rubric: in.Rubric, system: sys.String(), user: usr.String(), format: format, answer: a}
-	p.tokens = EstimateTokens(p.system) + EstimateTokens(p.user) + 3*2 + 3
-	if format == FormatJSONSchema {
-		p.schema = newSchema(in.Rubric)
-		b, err := p.schema.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		p.tokens += EstimateTokens(string(b))
-	}
+	p := &prompt{rubric: in.Rubric, system: rp.system, user: usr.String(), format: format, schema: rp.schema, answer: in.Answer}
+	p.tokens = rp.tokens + EstimateTokens(p.user) + 3*2 + 3
+	answer := in.Answer
+	p.text = sync.OnceValue(func() *answerText { return newAnswerText(answer) })
 	return p, nil
 }
 
