@@ -197,7 +197,7 @@ func newGraders(cfg config.Config, log *slog.Logger) ([]evaluation.Grader, error
 		BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.LLMModel,
 		Temperature: cfg.LLMTemperature, Timeout: cfg.LLMTimeout, MaxTokens: cfg.LLMMaxTokens,
 		ResponseFormat: cfg.LLMResponseFormat, MaxAttempts: cfg.LLMMaxAttempts, Prices: prices,
-		MaxPromptTokens: cfg.LLMMaxPromptTokens, Logger: log,
+		MaxPromptTokens: cfg.LLMMaxPromptTokens, MaxConcurrency: cfg.LLMMaxConcurrency, Logger: log,
 	}
 	if cfg.LLMSeed != "" {
 		seed, _ := strconv.Atoi(cfg.LLMSeed) // checked by config

@@ -37,6 +37,7 @@ type Config struct {
 	LLMMaxAttempts     int
 	LLMPrices          string
 	LLMMaxPromptTokens int
+	LLMMaxConcurrency  int
 	EmbeddingModel     string
 
 	// Production API.
@@ -83,6 +84,7 @@ func (c *Config) settings() []setting {
 		{"llm-max-attempts", "ASSAY_LLM_MAX_ATTEMPTS", "3", "calls per grading, retries of 429, 5xx and timeouts included", integer(&c.LLMMaxAttempts)},
 		{"llm-prices", "ASSAY_LLM_PRICES", "", "USD per million prompt/completion tokens, e.g. gpt-4o-mini=0.15/0.60", str(&c.LLMPrices)},
 		{"llm-max-prompt-tokens", "ASSAY_LLM_MAX_PROMPT_TOKENS", "6000", "refuse (422) a grading whose prompt would exceed this; negative for no limit", integer(&c.LLMMaxPromptTokens)},
+		{"llm-max-concurrency", "ASSAY_LLM_MAX_CONCURRENCY", "1024", "most calls to the model in flight at once; more gradings wait for a slot (bounds memory and connections under a burst)", integer(&c.LLMMaxConcurrency)},
 		{"embedding-model", "ASSAY_EMBEDDING_MODEL", "", "embedding model on the OpenAI-compatible endpoint; empty uses the built-in local embedder", str(&c.EmbeddingModel)},
 		{"require-auth", "ASSAY_REQUIRE_AUTH", "false", "require an API key even when none exists", boolean(&c.RequireAuth)},
 		{"rate-limit-rps", "ASSAY_RATE_LIMIT_RPS", "10", "default requests per second per API key (token refill rate)", float(&c.RateLimitRPS)},
@@ -138,6 +140,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("workers and queue limit must not be negative")
 	case c.JobRescueAfter < time.Second:
 		return fmt.Errorf("job rescue after must be at least 1s")
+	case c.LLMMaxConcurrency < 1:
+		return fmt.Errorf("LLM max concurrency must be at least 1")
 	}
 	if c.LLMSeed != "" {
 		if _, err := strconv.Atoi(c.LLMSeed); err != nil {

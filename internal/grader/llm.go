@@ -14,6 +14,7 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
@@ -43,6 +44,7 @@ const (
 	DefaultLLMMaxRetryWait   = 30 * time.Second
 	DefaultLLMMaxPromptTok   = 6000
 	DefaultLLMMaxSamples     = 5
+	DefaultLLMMaxConcurrency = 1024
 	DefaultLLMSampleTemp     = 0.7
 	DefaultBreakerFailures   = 5
 	DefaultBreakerOpenPeriod = 30 * time.Second
@@ -88,7 +90,8 @@ type LLMConfig struct {
 	APIKey string
 	// HTTPClient is the client to call with; its transport is wrapped to
 	// read the Retry-After header of failed calls. Nil uses a new client
-	// on http.DefaultTransport.
+	// whose transport keeps MaxConcurrency idle connections to the model,
+	// so that calls reuse connections instead of opening one each.
 	HTTPClient *http.Client
 	// Model is the chat model to grade with.
 	Model string
@@ -127,6 +130,13 @@ type LLMConfig struct {
 	MaxPromptTokens int
 	// MaxSamples bounds GradeInput.Samples. Default 5.
 	MaxSamples int
+	// MaxConcurrency bounds the calls to the model in flight at once; a
+	// grading over the bound waits for a slot, for as long as its context
+	// lets it. It bounds the memory and the connections a burst of
+	// gradings takes (each call holds a connection, its buffers and its
+	// request), and the provider sees a steady queue rather than the
+	// burst. Default 1024; raised to MaxSamples if below it.
+	MaxConcurrency int
 	// BreakerFailures is how many consecutive failed calls open the
 	// circuit breaker, and BreakerOpenPeriod how long it stays open before
 	// letting one call through. Defaults 5 and 30s.
@@ -152,6 +162,9 @@ type LLM struct {
 	sleep   func(context.Context, time.Duration) error
 	// rendered holds each rubric's system prompt and schema, by format.
 	rendered map[string]*rubric.Memo[*rubricPart]
+	// slots bounds the calls in flight (MaxConcurrency); a grading of n
+	// samples takes n.
+	slots *semaphore.Weighted
 }
 
 // renderedRubrics bounds the rendered prompts kept per format: a bank of a
@@ -180,7 +193,7 @@ func NewLLM(cfg LLMConfig) (*LLM, error) {
 	hc.Transport = headerRecorder{next: hc.Transport}
 	oc.HTTPClient = &hc
 	l := &LLM{cfg: cfg, client: openai.NewClientWithConfig(oc), prompts: ps, log: cfg.Logger, sleep: sleepCtx,
-		rendered: map[string]*rubric.Memo[*rubricPart]{}}
+		rendered: map[string]*rubric.Memo[*rubricPart]{}, slots: semaphore.NewWeighted(int64(cfg.MaxConcurrency))}
 	for _, f := range []string{FormatJSONSchema, FormatJSONObject, FormatText} {
 		l.rendered[f] = rubric.NewMemo[*rubricPart](renderedRubrics)
 	}
@@ -192,8 +205,16 @@ func withDefaults(c LLMConfig) LLMConfig {
 	if c.BaseURL == "" {
 		c.BaseURL = DefaultLLMBaseURL
 	}
+	setInt(&c.MaxSamples, DefaultLLMMaxSamples)
+	setInt(&c.MaxConcurrency, DefaultLLMMaxConcurrency)
+	c.MaxConcurrency = max(c.MaxConcurrency, c.MaxSamples)
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Go's default keeps 2 idle connections per host, so under load
+		// most calls would dial.
+		t.MaxIdleConns = c.MaxConcurrency
+		t.MaxIdleConnsPerHost = c.MaxConcurrency
+		c.HTTPClient = &http.Client{Transport: t}
 	}
 	if c.SampleTemperature == 0 {
 		c.SampleTemperature = DefaultLLMSampleTemp
@@ -205,7 +226,6 @@ func withDefaults(c LLMConfig) LLMConfig {
 	setDur(&c.BreakerOpenPeriod, DefaultBreakerOpenPeriod)
 	setInt(&c.MaxTokens, DefaultLLMMaxTokens)
 	setInt(&c.MaxAttempts, DefaultLLMMaxAttempts)
-	setInt(&c.MaxSamples, DefaultLLMMaxSamples)
 	setInt(&c.BreakerFailures, DefaultBreakerFailures)
 	if c.MaxPromptTokens == 0 {
 		c.MaxPromptTokens = DefaultLLMMaxPromptTok
@@ -259,6 +279,10 @@ func (l *LLM) Grade(ctx context.Context, in evaluation.GradeInput) (evaluation.G
 		return evaluation.Grading{}, fault.Field("/answer", fmt.Sprintf(
 			"is too long to grade: its prompt would be about %d tokens, the limit is %d", p.tokens, limit))
 	}
+	if err := l.slots.Acquire(ctx, int64(n)); err != nil {
+		return evaluation.Grading{}, cancelled(ctx, err)
+	}
+	defer l.slots.Release(int64(n))
 	temp := l.temperature(n)
 	results := make([]sampleResult, n)
 	if n == 1 {
