@@ -220,3 +220,43 @@ func TestUnavailableAfterOpen(t *testing.T) {
 		t.Errorf("Evaluation: got kind %v (%v), want %v", got, err, fault.Unavailable)
 	}
 }
+
+// TestLargeValuesStorage checks migration 0004: lz4 for the large values
+// written per grading (when the server has lz4, as the test cluster does)
+// and vectors kept in their rows.
+func TestLargeValuesStorage(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	lz4 := true
+	if _, err := s.pool.Exec(ctx, "SET default_toast_compression = lz4"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the CI cluster has no lz4: %v", err)
+		}
+		lz4 = false
+	}
+	wantCompression := "p"
+	if lz4 {
+		wantCompression = "l"
+	}
+	for _, tc := range []struct {
+		table, column, compression, storage string
+	}{
+		{"evaluations", "body", wantCompression, "x"},
+		{"idempotency_keys", "body", wantCompression, "x"},
+		{"rubric_embeddings", "embedding", wantCompression, "m"},
+	} {
+		t.Run(tc.table+"."+tc.column, func(t *testing.T) {
+			var compression, storage string
+			err := s.pool.QueryRow(ctx, `
+				SELECT coalesce(nullif(attcompression, ''), 'p')::text, attstorage::text
+				FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2`,
+				tc.table, tc.column).Scan(&compression, &storage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if compression != tc.compression || storage != tc.storage {
+				t.Errorf("compression %q, storage %q; want %q, %q", compression, storage, tc.compression, tc.storage)
+			}
+		})
+	}
+}
