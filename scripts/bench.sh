@@ -13,6 +13,7 @@
 # Settings (environment):
 #   BENCH_OUT=DIR          where the raw results go (default: a new temp dir)
 #   BENCH_PARTS="load scale go"  which parts to run
+#   BENCH_SCENARIOS="llm cache heuristic"  which load scenarios to run
 #   BENCH_LATENCY=100ms    the mock's latency L for the load scenarios
 #   BENCH_CLIENTS=200      concurrent clients of the load scenarios
 #   BENCH_DURATION=20s     measured time of each load scenario
@@ -43,6 +44,7 @@ elif [ "${BENCH_IN_TESTDB:-}" != 1 ]; then
 fi
 
 PARTS=${BENCH_PARTS:-load scale go}
+SCENARIOS=${BENCH_SCENARIOS:-llm cache heuristic}
 L=${BENCH_LATENCY:-100ms}
 C=${BENCH_CLIENTS:-200}
 D=${BENCH_DURATION:-20s}
@@ -236,17 +238,11 @@ if [[ " $PARTS " == *" load "* ]]; then
 	run_loadgen ref-mock -target mock -url "http://127.0.0.1:$MOCK_PORT/v1" -c "$C" -d "$D" -warmup "$W"
 	run_loadgen ref-floor -target mock-models -url "http://127.0.0.1:$MOCK_PORT/v1" -c "$C" -d "$D" -warmup "$W"
 
-	if [ "${BENCH_PROFILE:-}" = 1 ]; then start_api llm profile; else start_api llm; fi
-	run_loadgen llm -url "http://127.0.0.1:$API_PORT" -scenario llm -c "$C" -d "$D" -warmup "$W"
-	stop_api
-
-	start_api cache
-	run_loadgen cache -url "http://127.0.0.1:$API_PORT" -scenario cache -c "$C" -d "$D" -warmup "$W"
-	stop_api
-
-	start_api heuristic
-	run_loadgen heuristic -url "http://127.0.0.1:$API_PORT" -scenario heuristic -c "$C" -d "$D" -warmup "$W"
-	stop_api
+	for sc in $SCENARIOS; do
+		if [ "$sc" = llm ] && [ "${BENCH_PROFILE:-}" = 1 ]; then start_api llm profile; else start_api "$sc"; fi
+		run_loadgen "$sc" -url "http://127.0.0.1:$API_PORT" -scenario "$sc" -c "$C" -d "$D" -warmup "$W"
+		stop_api
+	done
 
 	# The same LLM path with fewer clients, so that the machine is not
 	# saturated: the overhead of Assay itself rather than of a full CPU.

@@ -57,13 +57,18 @@ func (s *Store) Evaluation(ctx context.Context, id string) (evaluation.Evaluatio
 	return e, nil
 }
 
+// selectCached is the newest completed evaluation of a cache key: the
+// first entry of evaluations_cache_idx (migration 0004), however many
+// cache hits have stored copies under the key.
+const selectCached = `
+	SELECT body FROM evaluations
+	WHERE cache_key = $1 AND status = 'completed'
+	ORDER BY created_at DESC LIMIT 1`
+
 // CachedEvaluation implements evaluation.Store.
 func (s *Store) CachedEvaluation(ctx context.Context, key string) (evaluation.Evaluation, error) {
 	var e evaluation.Evaluation
-	err := s.pool.QueryRow(ctx, `
-		SELECT body FROM evaluations
-		WHERE cache_key = $1 AND status = 'completed'
-		ORDER BY created_at DESC LIMIT 1`, key).Scan(&e)
+	err := s.pool.QueryRow(ctx, selectCached, key).Scan(&e)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return evaluation.Evaluation{}, evaluation.NotFound("cached evaluation", key)
 	}

@@ -234,3 +234,65 @@ func TestPagingWhileInserting(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheLookupUsesIndex: a cache key that many hits have stored copies
+// under is still one index entry away (migration 0004), not a scan and a
+// sort of every copy.
+func TestCacheLookupUsesIndex(t *testing.T) {
+	s := newStore(t)
+	start := time.Now().Add(-time.Hour)
+	const rows, hot = 5000, 50
+	for i := range rows {
+		key := "hot"
+		if i%(rows/hot) != 0 {
+			key = fmt.Sprint("cold-", i)
+		}
+		e := evaluation.Evaluation{ID: uuid.NewString(), Status: evaluation.StatusCompleted,
+			CreatedAt: start.Add(time.Duration(i) * time.Second), CacheKey: key,
+			Rubric: evaluation.RubricRef{ID: "r", Version: 1}}
+		if err := s.CreateEvaluation(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.pool.Exec(t.Context(), "ANALYZE evaluations"); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"force_generic_plan", "force_custom_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			tx, err := s.pool.Begin(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(t.Context())
+			if _, err := tx.Exec(t.Context(), "SET LOCAL plan_cache_mode = "+mode); err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			rows, err := tx.Query(t.Context(), "EXPLAIN "+selectCached, "hot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				lines = append(lines, line)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			plan := strings.Join(lines, "\n")
+			if !strings.Contains(plan, "Index Scan using evaluations_cache_idx") || strings.Contains(plan, "Sort") || strings.Contains(plan, "Filter") {
+				t.Errorf("want an index scan of evaluations_cache_idx, no sort and no filter; plan:\n%s", plan)
+			}
+		})
+	}
+	got, err := s.CachedEvaluation(t.Context(), "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := start.Add((rows - rows/hot) * time.Second).Truncate(time.Microsecond); !got.CreatedAt.Equal(want) {
+		t.Errorf("cached evaluation created %v, want the newest, %v", got.CreatedAt, want)
+	}
+}

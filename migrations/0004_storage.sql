@@ -1,4 +1,4 @@
--- Cheaper storage of the large values written on every grading.
+-- Cheaper storage and lookup of what every grading writes and reads.
 --
 -- An evaluation's body (7 to 12 KB of JSON) is over the TOAST threshold,
 -- so every insert compresses it. lz4 does that at about half the
@@ -25,3 +25,12 @@ EXCEPTION WHEN feature_not_supported THEN
 	RAISE NOTICE 'lz4 is not available in this server; keeping pglz';
 END
 $$;
+
+-- Every cache hit stores a new evaluation under the same cache key, so a
+-- key gathers rows. The lookup (internal/postgres/evaluations.go) wants
+-- the newest completed one; without status in the index the planner chose
+-- a bitmap scan of every row of the key and a sort, which grew with the
+-- hits (1.4 ms at 217 rows, against 0.07 ms for this index's first entry).
+DROP INDEX evaluations_cache_idx;
+CREATE INDEX evaluations_cache_idx ON evaluations (cache_key, created_at DESC)
+	WHERE cache_key IS NOT NULL AND status = 'completed';
