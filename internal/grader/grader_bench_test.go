@@ -79,9 +79,21 @@ func BenchmarkIsInjection(b *testing.B) {
 // TestInjectionPrefilter checks that the prefilter of IsInjection never
 // rejects a sentence the expression matches: on the test answers, on
 // phrases built from the expression's own words, and on random mixtures.
+// flaggedByExpression is injectionFlags without any prefilter.
+func flaggedByExpression(answer string) bool {
+	for _, s := range text.Sentences(answer) {
+		if injection.MatchString(s.Text) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestInjectionPrefilter(t *testing.T) {
+	var texts []string // every checked string, then joined into answers
 	check := func(s string) {
 		t.Helper()
+		texts = append(texts, s)
 		if want := injection.MatchString(s); IsInjection(s) != want {
 			t.Fatalf("IsInjection(%q) = %v, the expression says %v", s, !want, want)
 		}
@@ -129,6 +141,25 @@ func TestInjectionPrefilter(t *testing.T) {
 		}
 		check(sb.String())
 	}
+	// The whole-answer prefilter of injectionFlags, on answers made of the
+	// strings above, joined in every way Sentences splits.
+	seps := []string{". ", "\n", "; ", " ", "! ", "\n- "}
+	for i := range 3000 {
+		var sb strings.Builder
+		for j := range 1 + rng.IntN(5) {
+			if j > 0 {
+				sb.WriteString(seps[rng.IntN(len(seps))])
+			}
+			sb.WriteString(texts[rng.IntN(len(texts))])
+		}
+		a := sb.String()
+		if i < 50 {
+			a = texts[i] // the test answers' sentences alone too
+		}
+		if got, want := injectionFlags(a) != nil, flaggedByExpression(a); got != want {
+			t.Fatalf("injectionFlags(%q) flags %v, the expression on each sentence says %v", a, got, want)
+		}
+	}
 }
 
 // FuzzIsInjection compares IsInjection with the expression alone.
@@ -138,6 +169,9 @@ func FuzzIsInjection(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := IsInjection(s), injection.MatchString(s); got != want {
 			t.Fatalf("IsInjection(%q) = %v, the expression says %v", s, got, want)
+		}
+		if got, want := injectionFlags(s) != nil, flaggedByExpression(s); got != want {
+			t.Fatalf("injectionFlags(%q) flags %v, the expression on each sentence says %v", s, got, want)
 		}
 	})
 }

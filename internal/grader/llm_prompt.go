@@ -269,8 +269,12 @@ func normaliseQuote(q string) string {
 	return b.String()
 }
 
-// injectionFlags runs IsInjection over the answer's sentences.
+// injectionFlags runs IsInjection over the answer's sentences, unless the
+// whole answer already rules every sentence out.
 func injectionFlags(answer string) []string {
+	if !mayHoldInjection(answer) {
+		return nil
+	}
 	for _, s := range text.Sentences(answer) {
 		if IsInjection(s.Text) {
 			return []string{evaluation.FlagPromptInjection}

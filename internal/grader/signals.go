@@ -3,6 +3,7 @@ package grader
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/assay-dev/assay/internal/text"
@@ -98,6 +99,40 @@ func mayBeInjection(s string) bool {
 	}
 	for _, alt := range injectionNeeds {
 		if hasAll(lower, alt) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayHoldInjection is mayBeInjection for a whole text: false when no
+// sentence of it can match. Splitting valid UTF-8 into sentences yields
+// substrings, so a sentence's words are the text's words; the boundaries
+// are not checked here, because the text around a sentence may differ
+// from the sentence's own ends. One pass over the text instead of one
+// tokenised pass per sentence: most answers are ruled out at once. Text
+// that is not all ASCII is not ruled out (see mayBeInjection).
+func mayHoldInjection(s string) bool {
+	lower := make([]byte, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return true
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	for _, alt := range injectionNeeds {
+		all := true
+		for _, g := range alt {
+			if !slices.ContainsFunc(g, func(n needle) bool { return bytes.Contains(lower, n.s) }) {
+				all = false
+				break
+			}
+		}
+		if all {
 			return true
 		}
 	}
