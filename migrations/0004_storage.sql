@@ -34,3 +34,7 @@ $$;
 DROP INDEX evaluations_cache_idx;
 CREATE INDEX evaluations_cache_idx ON evaluations (cache_key, created_at DESC)
 	WHERE cache_key IS NOT NULL AND status = 'completed';
+
+-- A rate-limit statement can take tokens for several requests at once
+-- (internal/ratelimit/coalesce.go); granted says how many it took.
+ALTER TABLE rate_limits ADD COLUMN granted int NOT NULL DEFAULT 0;

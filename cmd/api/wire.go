@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 
@@ -140,7 +141,10 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, a *app
 	}
 	a.closers = append(a.closers, pg.Close)
 	log.Info("using PostgreSQL", "migrations", "applied")
-	a.store, a.keys, a.limiter, a.idem, a.pg = pg, pg, pg, pg, pg
+	a.store, a.keys, a.idem, a.pg = pg, pg, pg, pg
+	// One statement per burst of a bucket's requests, not per request;
+	// past the timeout the limiter counts as down and requests pass.
+	a.limiter = ratelimit.NewCoalescing(pg, 5*time.Second)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/fault"
 	"github.com/assay-dev/assay/internal/postgres/pgtest"
+	"github.com/assay-dev/assay/internal/ratelimit"
 	"github.com/assay-dev/assay/internal/rubric"
 	"github.com/assay-dev/assay/internal/storetest"
 	"github.com/assay-dev/assay/migrations"
@@ -258,5 +260,33 @@ func TestLargeValuesStorage(t *testing.T) {
 				t.Errorf("compression %q, storage %q; want %q, %q", compression, storage, tc.compression, tc.storage)
 			}
 		})
+	}
+}
+
+// TestTakeN checks the rate-limit statement against ratelimit.Take, the
+// algorithm's one definition, taken one by one.
+func TestTakeN(t *testing.T) {
+	s := newStore(t)
+	l := ratelimit.Limit{RPS: 0.001, Burst: 5} // no refill worth a token during the test
+	for i, tc := range []struct {
+		n, wantGranted int
+		wantTokens     float64
+	}{
+		{3, 3, 2}, // a new bucket starts full
+		{1, 1, 1},
+		{4, 1, 0}, // one left for four
+		{2, 0, 0},
+	} {
+		granted, tokens, err := s.TakeN(t.Context(), "key:t", l, tc.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if granted != tc.wantGranted || math.Abs(tokens-tc.wantTokens) > 0.01 {
+			t.Errorf("take %d of %d: granted %d with %.3f left, want %d with %.0f", i, tc.n, granted, tokens, tc.wantGranted, tc.wantTokens)
+		}
+	}
+	d, err := s.Take(t.Context(), "key:other", ratelimit.Limit{RPS: 1, Burst: 1})
+	if err != nil || !d.Allowed || d.Remaining != 0 {
+		t.Errorf("Take on a new bucket of 1: %+v, %v; want allowed with 0 remaining", d, err)
 	}
 }

@@ -6,34 +6,48 @@ import (
 	"github.com/assay-dev/assay/internal/ratelimit"
 )
 
-var _ ratelimit.Limiter = (*Store)(nil)
+var (
+	_ ratelimit.Limiter    = (*Store)(nil)
+	_ ratelimit.BatchTaker = (*Store)(nil)
+)
 
-// takeToken is ratelimit.Take in one atomic statement: refill the bucket for
-// the time since its last update, capped at the burst ($3), at $2 tokens a
-// second, then take a token if one is there. The upsert's row lock
-// serialises concurrent requests for a bucket across every replica, and
-// now() is the database's clock, so replicas with skewed clocks agree.
-// Every SET expression sees the old row, so the refill is written out
-// where it is needed.
-const takeToken = `
-	INSERT INTO rate_limits AS b (bucket, tokens, updated_at, allowed)
-	VALUES ($1, $3::float8 - 1, now(), true)
+// refill is the bucket's tokens now: its old tokens plus the time since
+// its last update at $2 tokens a second, capped at the burst ($3). now() is
+// the database's clock, so replicas with skewed clocks agree.
+const refill = `LEAST($3::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM now() - b.updated_at)) * $2::float8)`
+
+// takeTokens is ratelimit.Take for $4 requests in one atomic statement:
+// refill the bucket, grant as many of the $4 as there are whole tokens,
+// and return the tokens left and the number granted. A new bucket starts
+// full. The upsert's row lock serialises takes for a bucket across every
+// replica. Every SET expression sees the old row, so the refill is
+// written out where it is needed; allowed is kept for replicas of the
+// previous version, which read it.
+const takeTokens = `
+	INSERT INTO rate_limits AS b (bucket, tokens, updated_at, allowed, granted)
+	VALUES ($1, $3::float8 - LEAST($4::int, floor($3::float8)), now(),
+		LEAST($4::int, floor($3::float8)) >= 1, LEAST($4::int, floor($3::float8)))
 	ON CONFLICT (bucket) DO UPDATE SET
-		allowed = LEAST($3::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM now() - b.updated_at)) * $2::float8) >= 1,
-		tokens = LEAST($3::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM now() - b.updated_at)) * $2::float8)
-			- CASE WHEN LEAST($3::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM now() - b.updated_at)) * $2::float8) >= 1
-				THEN 1 ELSE 0 END,
+		granted = LEAST($4::int, floor(` + refill + `)),
+		allowed = LEAST($4::int, floor(` + refill + `)) >= 1,
+		tokens = ` + refill + ` - LEAST($4::int, floor(` + refill + `)),
 		updated_at = now()
-	RETURNING tokens, allowed`
+	RETURNING tokens, granted`
 
-// Take implements ratelimit.Limiter with one round trip.
-func (s *Store) Take(ctx context.Context, key string, l ratelimit.Limit) (ratelimit.Decision, error) {
-	var (
-		tokens  float64
-		allowed bool
-	)
-	if err := s.pool.QueryRow(ctx, takeToken, key, l.RPS, float64(l.Burst)).Scan(&tokens, &allowed); err != nil {
-		return ratelimit.Decision{}, classify("taking a rate-limit token", err)
+// TakeN implements ratelimit.BatchTaker with one round trip.
+func (s *Store) TakeN(ctx context.Context, key string, l ratelimit.Limit, n int) (granted int, tokens float64, err error) {
+	if err := s.pool.QueryRow(ctx, takeTokens, key, l.RPS, float64(l.Burst), n).Scan(&tokens, &granted); err != nil {
+		return 0, 0, classify("taking rate-limit tokens", err)
 	}
-	return ratelimit.DecisionFrom(tokens, allowed, l), nil
+	return granted, tokens, nil
+}
+
+// Take implements ratelimit.Limiter for one request, uncoalesced; the
+// server wraps the store in a ratelimit.Coalescing instead.
+func (s *Store) Take(ctx context.Context, key string, l ratelimit.Limit) (ratelimit.Decision, error) {
+	granted, tokens, err := s.TakeN(ctx, key, l, 1)
+	if err != nil {
+		return ratelimit.Decision{}, err
+	}
+	return ratelimit.DecisionFrom(tokens, granted == 1, l), nil
 }
