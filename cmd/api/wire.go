@@ -102,6 +102,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	srv := httpapi.New(a.svc, httpapi.Config{
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
+		MaxGradings:    cfg.MaxGradings,
 		Auth:           authn,
 		Limiter:        a.limiter,
 		DefaultLimit:   ratelimit.Limit{RPS: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst},

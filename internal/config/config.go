@@ -24,6 +24,7 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	RequestTimeout  time.Duration
+	MaxGradings     int
 
 	// LLM and embeddings, through any OpenAI-compatible endpoint.
 	OpenAIAPIKey       string
@@ -73,6 +74,7 @@ func (c *Config) settings() []setting {
 		{"log-format", "ASSAY_LOG_FORMAT", "text", "text or json", str(&c.LogFormat)},
 		{"shutdown-timeout", "ASSAY_SHUTDOWN_TIMEOUT", "15s", "time in-flight requests get to finish on shutdown", duration(&c.ShutdownTimeout)},
 		{"request-timeout", "ASSAY_REQUEST_TIMEOUT", "120s", "deadline of one request, grading included", duration(&c.RequestTimeout)},
+		{"max-gradings", "ASSAY_MAX_GRADINGS", "1024", "evaluation requests in progress at once; more wait for a slot within their deadline (0: no bound)", integer(&c.MaxGradings)},
 		{"openai-api-key", "OPENAI_API_KEY", "", "API key of the OpenAI-compatible endpoint (never logged)", str(&c.OpenAIAPIKey)},
 		{"openai-base-url", "OPENAI_BASE_URL", "", "base URL of an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 for Ollama", str(&c.OpenAIBaseURL)},
 		{"llm-model", "ASSAY_LLM_MODEL", "", "chat model of the LLM grader; setting it enables the llm grader and makes it the default", str(&c.LLMModel)},
@@ -140,6 +142,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("workers and queue limit must not be negative")
 	case c.JobRescueAfter < time.Second:
 		return fmt.Errorf("job rescue after must be at least 1s")
+	case c.MaxGradings < 0:
+		return fmt.Errorf("max gradings must not be negative")
 	case c.LLMMaxConcurrency < 1:
 		return fmt.Errorf("LLM max concurrency must be at least 1")
 	}

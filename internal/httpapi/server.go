@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/semaphore"
 	"gopkg.in/yaml.v3"
 
 	"github.com/assay-dev/assay/internal/auth"
@@ -59,6 +60,9 @@ type Config struct {
 	// Web holds the practice page, index.html and assets/, served at / and
 	// /assets/; nil serves no page.
 	Web fs.FS
+	// MaxGradings bounds the evaluation requests in progress at once; the
+	// others wait for a slot (admit.go). 0 is no bound.
+	MaxGradings int
 }
 
 // Server serves the API.
@@ -69,6 +73,8 @@ type Server struct {
 	engine *gin.Engine
 	// closing ends the event streams on shutdown (events.go).
 	closing chan struct{}
+	// gradings holds MaxGradings slots; nil when unbounded.
+	gradings *semaphore.Weighted
 }
 
 // New builds the router. Missing dependencies get in-process defaults: an
@@ -98,6 +104,9 @@ func New(svc *evaluation.Service, cfg Config, log *slog.Logger) *Server {
 	// which X-Forwarded-For would otherwise let every client choose.
 	_ = e.SetTrustedProxies(nil)
 	s := &Server{svc: svc, cfg: cfg, log: log, engine: e}
+	if cfg.MaxGradings > 0 {
+		s.gradings = semaphore.NewWeighted(int64(cfg.MaxGradings))
+	}
 	e.Use(s.requestID, securityHeaders, s.cors, s.logRequests, s.recover, s.deadline)
 
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
@@ -118,7 +127,7 @@ func New(svc *evaluation.Service, cfg Config, log *slog.Logger) *Server {
 
 	v1 := e.Group("/v1", s.authenticate, s.rateLimit)
 	grade, admin := s.require(auth.ScopeGrade), s.require(auth.ScopeAdmin)
-	v1.POST("/evaluations", grade, s.idempotent, s.createEvaluation)
+	v1.POST("/evaluations", grade, s.admit, s.idempotent, s.createEvaluation)
 	v1.GET("/evaluations", grade, s.listEvaluations)
 	v1.GET("/evaluations/:id", grade, s.getEvaluation)
 	v1.GET("/rubrics", grade, s.listRubrics)
