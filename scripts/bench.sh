@@ -21,6 +21,8 @@
 #   BENCH_LIGHT_CLIENTS=20 clients of an extra, unsaturated LLM scenario (0: none)
 #   BENCH_SCALE_N=10000    in-flight gradings of the scale scenario
 #   BENCH_SCALE_LATENCY=2s the mock's latency there
+#   BENCH_SCALE_GOMEMLIMIT=400MiB  the scale scenario runs a second time with
+#                          the server under this soft memory limit ("" skips it)
 #   BENCH_SEARCH_SIZES=1000,10000,100000  vector counts of the search benchmark
 #   BENCH_SERVER_BIN=PATH  run this API binary instead of building cmd/api
 #                          (to measure an older build the same way)
@@ -52,6 +54,7 @@ W=${BENCH_WARMUP:-3s}
 LIGHT=${BENCH_LIGHT_CLIENTS:-20}
 SCALE_N=${BENCH_SCALE_N:-10000}
 SCALE_L=${BENCH_SCALE_LATENCY:-2s}
+SCALE_MEMLIMIT=${BENCH_SCALE_GOMEMLIMIT-400MiB}
 REPORT=${BENCH_REPORT:-docs/performance.md}
 OUT=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/assay-bench.XXXXXX")}
 mkdir -p "$OUT/bin"
@@ -162,6 +165,9 @@ start_api() { # NAME [profile]: a fresh server for one scenario
 		ASSAY_RATE_LIMIT_BURST=1000000
 		ASSAY_LOG_LEVEL=info
 	)
+	if [ -n "${API_EXTRA_ENV:-}" ]; then
+		env+=("$API_EXTRA_ENV")
+	fi
 	for _ in 1 2 3 4 5; do # another port if this one is taken
 		env[3]="ASSAY_ADDR=127.0.0.1:$API_PORT"
 		if [ "${2:-}" = profile ]; then
@@ -227,6 +233,7 @@ run_loadgen() { # NAME ARGS...: one measurement, JSON into $OUT/NAME.json
 	echo "warmup=$W"
 	echo "scale_n=$SCALE_N"
 	echo "scale_latency=$SCALE_L"
+	echo "scale_gomemlimit=$SCALE_MEMLIMIT"
 	echo "server_bin=${BENCH_SERVER_BIN:-built from this tree}"
 	echo "loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/env.txt"
@@ -262,6 +269,13 @@ if [[ " $PARTS " == *" scale "* ]]; then
 	start_api scale
 	run_loadgen scale-llm -url "http://127.0.0.1:$API_PORT" -scenario llm -c "$SCALE_N" -n "$SCALE_N" -ramp 1s -timeout 120s
 	stop_api
+	if [ -n "$SCALE_MEMLIMIT" ]; then
+		# The same burst with the server under a soft memory limit, as a
+		# deployment in a memory-limited container would run it.
+		API_EXTRA_ENV="GOMEMLIMIT=$SCALE_MEMLIMIT" start_api scale-memlimit
+		run_loadgen scale-llm-memlimit -url "http://127.0.0.1:$API_PORT" -scenario llm -c "$SCALE_N" -n "$SCALE_N" -ramp 1s -timeout 120s
+		stop_api
+	fi
 	stop_mock
 fi
 stop_mock
