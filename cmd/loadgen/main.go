@@ -39,7 +39,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -47,8 +46,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 type options struct {
@@ -245,7 +242,9 @@ func newClient(o options) *http.Client {
 		WriteBufferSize:     16 << 10,
 		ReadBufferSize:      16 << 10,
 	}
-	return &http.Client{Transport: tr, Timeout: o.timeout}
+	// No Timeout: it would start a timer goroutine for every request. do
+	// and prime set -timeout as a deadline of each request's context.
+	return &http.Client{Transport: tr}
 }
 
 // result is one request's outcome.
@@ -295,7 +294,10 @@ func drive(ctx context.Context, client *http.Client, o options, bodies *bodies) 
 					return
 				}
 			}
-			local := make([]result, 0, 256)
+			// Small at first: in the scale scenario 10,000 clients send one
+			// request each.
+			local := make([]result, 0, 16)
+			var buf bytes.Buffer // this client's response bodies
 			for ctx.Err() == nil {
 				n := seq.Add(1)
 				if o.count > 0 && n > int64(o.count) {
@@ -304,7 +306,7 @@ func drive(ctx context.Context, client *http.Client, o options, bodies *bodies) 
 				if o.count == 0 && !time.Now().Before(stopAt) {
 					break
 				}
-				local = append(local, do(ctx, client, o, bodies, n))
+				local = append(local, do(ctx, client, o, bodies, n, &buf))
 			}
 			mu.Lock()
 			results = append(results, local...)
@@ -371,256 +373,4 @@ func pct(sorted []float64, p float64) float64 {
 func round(x float64, digits int) float64 {
 	m := math.Pow(10, float64(digits))
 	return math.Round(x*m) / m
-}
-
-// do sends request number n and classifies the outcome.
-func do(ctx context.Context, client *http.Client, o options, b *bodies, n int64) result {
-	method, url, body := b.request(n)
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return result{err: err.Error()}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res := result{start: time.Now()}
-	resp, err := client.Do(req)
-	if err != nil {
-		res.end = time.Now()
-		res.err = classifyErr(err)
-		return res
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	res.end = time.Now()
-	want := http.StatusOK
-	if o.target == "assay" {
-		want = http.StatusCreated
-	}
-	switch {
-	case err != nil:
-		res.err = "reading body: " + classifyErr(err)
-	case resp.StatusCode != want:
-		res.err = fmt.Sprintf("status %d", resp.StatusCode)
-		if t := problemType(data); t != "" {
-			res.err += " " + t
-		}
-	case o.target == "assay":
-		var e struct {
-			Cached bool `json:"cached"`
-			Grader struct {
-				Kind string `json:"kind"`
-			} `json:"grader"`
-		}
-		if err := json.Unmarshal(data, &e); err != nil {
-			res.err = "response is not an evaluation"
-			break
-		}
-		res.cached, res.grader = e.Cached, e.Grader.Kind
-	}
-	return res
-}
-
-func problemType(data []byte) string {
-	var p struct {
-		Type string `json:"type"`
-	}
-	if json.Unmarshal(data, &p) != nil {
-		return ""
-	}
-	return p.Type
-}
-
-func classifyErr(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, syscall.EMFILE):
-		return "too many open files (client)"
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return "no free local port"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed by server"
-	}
-	s := err.Error()
-	if len(s) > 120 {
-		s = s[:120]
-	}
-	return s
-}
-
-// ---------------------------------------------------------------------------
-// request bodies
-
-type answer struct {
-	rubric, question, text string
-}
-
-type bodies struct {
-	o       options
-	answers []answer
-	system  string   // -target mock: the rendered system prompt
-	fixed   [][]byte // scenario cache: the primed bodies
-	run     string   // distinguishes this run's answers from earlier runs'
-}
-
-func newBodies(o options) (*bodies, error) {
-	b := &bodies{o: o, run: fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffffff)}
-	if o.target == "mock-models" {
-		return b, nil
-	}
-	questions, err := loadQuestions(o.rubricsDir)
-	if err != nil {
-		return nil, err
-	}
-	if b.answers, err = loadAnswers(o.answersDir, questions); err != nil {
-		return nil, err
-	}
-	if o.target == "mock" {
-		raw, err := os.ReadFile(o.promptFile)
-		if err != nil {
-			return nil, err
-		}
-		sys, _, ok := strings.Cut(strings.TrimPrefix(string(raw), "=== system ===\n"), "\n=== user ===\n")
-		if !ok {
-			return nil, fmt.Errorf("%s: want '=== system ===' and '=== user ===' sections", o.promptFile)
-		}
-		b.system = sys
-	}
-	if o.target == "assay" && o.scenario == "cache" {
-		for i := range min(o.cacheSet, 3*len(b.answers)) {
-			b.fixed = append(b.fixed, b.assayBody(int64(-1-i)))
-		}
-	}
-	return b, nil
-}
-
-// variant returns answer n, made distinct from every other request of this
-// and earlier runs by a closing reference line. Three variants of each
-// answer (strong, partial, wrong) are cycled through.
-func (b *bodies) variant(n int64) answer {
-	a := b.answers[int(uint64(n)%uint64(len(b.answers)))]
-	return answer{rubric: a.rubric, question: a.question,
-		text: a.text + fmt.Sprintf("\n\nReference %s-%d.", b.run, n)}
-}
-
-func (b *bodies) assayBody(n int64) []byte {
-	a := b.variant(n)
-	req := map[string]any{"question": a.question, "answer": a.text}
-	if b.o.scenario == "heuristic" {
-		req["grader"] = "heuristic"
-	}
-	out, _ := json.Marshal(req)
-	return out
-}
-
-func (b *bodies) request(n int64) (method, url string, body []byte) {
-	switch b.o.target {
-	case "mock-models":
-		return http.MethodGet, b.o.url + "/models", nil
-	case "mock":
-		a := b.variant(n)
-		tag := fmt.Sprintf("answer_%08x", uint32(n))
-		req := map[string]any{
-			"model": "mock-grader",
-			"messages": []map[string]string{
-				{"role": "system", "content": b.system},
-				{"role": "user", "content": "<" + tag + ">\n" + a.text + "\n</" + tag + ">\n"},
-			},
-			"max_completion_tokens": 2000,
-			"response_format":       map[string]string{"type": "json_object"},
-		}
-		out, _ := json.Marshal(req)
-		return http.MethodPost, b.o.url + "/chat/completions", out
-	}
-	if b.fixed != nil {
-		return http.MethodPost, b.o.url + "/v1/evaluations", b.fixed[int(uint64(n)%uint64(len(b.fixed)))]
-	}
-	return http.MethodPost, b.o.url + "/v1/evaluations", b.assayBody(n)
-}
-
-// prime grades the cache scenario's answers once, so that the measured
-// requests are all cache hits.
-func prime(ctx context.Context, client *http.Client, o options, b *bodies) error {
-	for i, body := range b.fixed {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url+"/v1/evaluations", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return fmt.Errorf("priming the cache: %w", err)
-		}
-		data, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("priming the cache: request %d: status %d: %.300s", i, resp.StatusCode, data)
-		}
-	}
-	return nil
-}
-
-func loadQuestions(dir string) (map[string]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no rubric files in %s", dir)
-	}
-	out := map[string]string{}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		var r struct {
-			ID       string `yaml:"id"`
-			Question string `yaml:"question"`
-		}
-		if err := yaml.Unmarshal(raw, &r); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		out[r.ID] = r.Question
-	}
-	return out, nil
-}
-
-func loadAnswers(dir string, questions map[string]string) ([]answer, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no answer files in %s", dir)
-	}
-	var out []answer
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		var a struct {
-			Rubric  string `yaml:"rubric"`
-			Strong  string `yaml:"strong"`
-			Partial string `yaml:"partial"`
-			Wrong   string `yaml:"wrong"`
-		}
-		if err := yaml.Unmarshal(raw, &a); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		q := questions[a.Rubric]
-		for _, t := range []string{a.Strong, a.Partial, a.Wrong} {
-			if t = strings.TrimSpace(t); t != "" {
-				out = append(out, answer{rubric: a.Rubric, question: q, text: t})
-			}
-		}
-	}
-	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeAssay answers POST /v1/evaluations like Assay: 201 and an
@@ -130,5 +132,104 @@ func TestReportKeepsTheTextAroundTheMarkers(t *testing.T) {
 	}
 	if strings.Contains(s, "old figures") {
 		t.Errorf("old figures kept:\n%s", s)
+	}
+}
+
+// TestBodiesAreWhatMarshalGave: the bodies, assembled from pieces encoded
+// once, are the bytes json.Marshal gave for the maps loadgen sent before.
+func TestBodiesAreWhatMarshalGave(t *testing.T) {
+	for _, c := range []struct{ target, scenario string }{{"assay", "llm"}, {"assay", "heuristic"}, {"assay", "cache"}, {"mock", ""}} {
+		o, err := parse([]string{"-target", c.target, "-scenario", c.scenario, "-answers", "../../internal/grader/testdata/answers",
+			"-rubrics", "../../rubrics", "-prompt", "../../internal/grader/testdata/golden/prompt_api-rate-limiting.golden"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := newBodies(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int64{0, 1, 2, 59, 60, 61, 12345, 1 << 40, -1, -60, -61} {
+			a := b.answers[int(uint64(n)%uint64(len(b.answers)))]
+			text := a.text + fmt.Sprintf("\n\nReference %s-%d.", b.run, n)
+			var want map[string]any
+			switch {
+			case c.target == "mock":
+				tag := fmt.Sprintf("answer_%08x", uint32(n))
+				want = map[string]any{
+					"model": "mock-grader",
+					"messages": []map[string]string{
+						{"role": "system", "content": b.system},
+						{"role": "user", "content": "<" + tag + ">\n" + text + "\n</" + tag + ">\n"},
+					},
+					"max_completion_tokens": 2000,
+					"response_format":       map[string]string{"type": "json_object"},
+				}
+			case c.scenario == "heuristic":
+				want = map[string]any{"question": a.question, "answer": text, "grader": "heuristic"}
+			default:
+				want = map[string]any{"question": a.question, "answer": text}
+			}
+			wantBody, _ := json.Marshal(want)
+			if c.scenario == "cache" { // the primed bodies are answers -1, -2, ...
+				if n < 0 && int(-1-n) < len(b.fixed) && !bytes.Equal(b.fixed[-1-n], wantBody) {
+					t.Errorf("cache body %d:\n%s\nwant\n%s", n, b.fixed[-1-n], wantBody)
+				}
+				continue
+			}
+			if _, _, got := b.request(n); !bytes.Equal(got, wantBody) {
+				t.Errorf("%s %s body %d:\n%s\nwant\n%s", c.target, c.scenario, n, got, wantBody)
+			}
+		}
+	}
+}
+
+// TestEvalSummaryReadsWhatUnmarshalRead: evalSummary finds what decoding
+// the evaluation found, and refuses what is not an evaluation.
+func TestEvalSummaryReadsWhatUnmarshalRead(t *testing.T) {
+	valid := []string{
+		`{"id":"e1","answer":"say \"cached\":true and \\\"grader\\\":{","criteria":[{"kind":"x","cached":true}],"grader":{"model":"m","kind":"llm","tokens":{"kind":"z"}},"flags":[],"cached":false}`,
+		`{"grader":{"kind":"heuristic"},"cached":true}`,
+		"{\n  \"cached\" : true ,\n  \"grader\" : { \"latency_ms\" : 12, \"kind\" : \"llm\" },\n  \"score\": {\"overall\": 44.4, \"band\": \"partial\"}\n}\n",
+		`{"grader":{"kind":"h\u00e9uristic"},"cached":null}`,
+		`{"grader":null,"metadata":{"a":"]}"},"list":[[1,2],{"b":[]}],"cached":true}`,
+		`{}`,
+	}
+	for _, s := range valid {
+		var e struct {
+			Cached bool `json:"cached"`
+			Grader struct {
+				Kind string `json:"kind"`
+			} `json:"grader"`
+		}
+		if err := json.Unmarshal([]byte(s), &e); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		cached, kind, ok := evalSummary([]byte(s))
+		if !ok || cached != e.Cached || kind != e.Grader.Kind {
+			t.Errorf("%s: got %v %q %v, want %v %q", s, cached, kind, ok, e.Cached, e.Grader.Kind)
+		}
+	}
+	for _, s := range []string{``, `<html>busy</html>`, `[]`, `{"cached":true`, `{"cached":yes}`, `{"grader":"llm"}`,
+		`{"grader":{"kind":5}}`, `{"answer":"unterminated}`, `{"cached":true} {"cached":false}`} {
+		if _, _, ok := evalSummary([]byte(s)); ok {
+			t.Errorf("%s taken for an evaluation", s)
+		}
+	}
+}
+
+// TestTimeoutIsCounted: -timeout still ends a slow request (it is now a
+// deadline of the request's context) and counts as a timeout.
+func TestTimeoutIsCounted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then the server sees the client hang up
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	r := runJSON(t, "-url", srv.URL, "-c", "2", "-n", "4", "-timeout", "50ms")
+	if r.Errors != 4 || r.ErrorKinds["timeout"] != 4 {
+		t.Fatalf("errors %d %v, want 4 timeouts", r.Errors, r.ErrorKinds)
 	}
 }

@@ -1,13 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
-	"fmt"
-	"hash/fnv"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
-	"unicode"
 )
 
 // mockRubric is what the mock learns of the rubric from the request: the
@@ -29,7 +28,6 @@ type mockMisconception struct{ id, claim string }
 var (
 	criterionLine = regexp.MustCompile(`(?m)^Criterion ([a-z0-9-]+): (.+)$`)
 	listLine      = regexp.MustCompile(`(?m)^- ([a-z0-9-]+): (.+)$`)
-	openTag       = regexp.MustCompile(`<(answer_[0-9a-f]+)>`)
 	injection     = regexp.MustCompile(`(?i)\b(ignore|disregard|forget)\b.{0,20}\b(instructions|rubric|rules)\b|\bfull marks\b|\bas an ai\b|\byou are the grader\b`)
 )
 
@@ -106,18 +104,30 @@ func parseRubric(system string, schema json.RawMessage) mockRubric {
 }
 
 // extractAnswer returns the text between the answer tags of the user
-// message, or the whole message.
+// message, or the whole message. The opening tag is the first
+// "<answer_HEX>", found by a scan rather than a regexp.
 func extractAnswer(user string) string {
-	loc := openTag.FindStringSubmatchIndex(user)
-	if loc == nil {
+	tag, after := "", 0
+	for i := 0; tag == ""; {
+		j := strings.Index(user[i:], "<answer_")
+		if j < 0 {
+			return user
+		}
+		from := i + j + 1
+		k := from + len("answer_")
+		for k < len(user) && ('0' <= user[k] && user[k] <= '9' || 'a' <= user[k] && user[k] <= 'f') {
+			k++
+		}
+		if k > from+len("answer_") && k < len(user) && user[k] == '>' {
+			tag, after = user[from:k], k+1
+		}
+		i = from
+	}
+	end := strings.LastIndex(user, "</"+tag+">")
+	if end < after {
 		return user
 	}
-	closing := "</" + user[loc[2]:loc[3]] + ">"
-	end := strings.LastIndex(user, closing)
-	if end < loc[1] {
-		return user
-	}
-	a := strings.TrimPrefix(user[loc[1]:end], "\n")
+	a := strings.TrimPrefix(user[after:end], "\n")
 	return strings.TrimSuffix(a, "\n")
 }
 
@@ -158,25 +168,55 @@ type followUpOut struct {
 // grows with the share of its rubric words the answer uses, nudged by a
 // hash of the answer; evidence is the answer's sentences that share most
 // words with the criterion, quoted verbatim.
-func grade(rb mockRubric, answer string) gradingOut {
-	aw := set(words(answer))
-	sents := sentences(answer)
+//
+// The answer is split into words once: each word that is in the rubric's
+// vocabulary goes into the answer's bitset and its sentence's, and every
+// share below is a count of common bits, the same counts as set
+// intersections of words would give.
+func grade(c *compiledRubric, answer string) gradingOut {
+	rb := c.rb
+	sp := sentenceSpans(answer, nil)
+	bits := make(bitset, c.size*(1+len(sp))) // the answer's words, then each sentence's
+	aw := bits[:c.size]
+	sentence := func(i int) bitset { return bits[(1+i)*c.size:][:c.size] }
+	nWords, si := 0, 0
+	bp := bufPool.Get().(*[]byte)
+	*bp = scanWords(answer, *bp, func(w []byte, start int) {
+		id, known := c.ids[string(w)]
+		if known && id < 0 {
+			return // a stop word
+		}
+		nWords++
+		if !known {
+			return // in no rubric text, so in no share
+		}
+		aw.add(id)
+		for si < len(sp) && sp[si].to <= start {
+			si++
+		}
+		if si < len(sp) && sp[si].from <= start {
+			sentence(si).add(id)
+		}
+	})
 	out := gradingOut{Criteria: []criterionOut{}, Misconceptions: []misconceptionOut{}, FollowUps: []followUpOut{}, Flags: []string{}}
-	for _, c := range rb.criteria {
-		cw := set(words(c.text))
-		overlap := share(cw, aw)
+	// The nudge is FNV-1a of the answer, a zero byte, the id and a zero
+	// byte; the answer's part is hashed once.
+	hAnswer := fnvAdd(fnvOffset, answer)
+	for i, cr := range rb.criteria {
+		cc := c.criteria[i]
+		overlap := share(cc.words, aw)
 		level := 0
 		if overlap > 0 {
-			level = min(4, max(1, int(overlap*7)+int(hash(answer, c.id)%2)))
+			level = min(4, max(1, int(overlap*7)+int(fnvAdd(hAnswer, cr.id)%2)))
 		}
-		co := criterionOut{ID: c.id, Evidence: []string{}, KeyPoints: []keyPointOut{}, Level: level}
+		co := criterionOut{ID: cr.id, Evidence: []string{}, KeyPoints: make([]keyPointOut, 0, len(cr.keyPoints)), Level: level}
 		if level > 0 {
-			co.Evidence = bestSentences(sents, cw, 2)
+			co.Evidence = bestSentences(answer, sp, sentence, cc.words.bits, 2)
 		}
 		var covered, missing []string
-		for _, kp := range c.keyPoints {
+		for j, kp := range cr.keyPoints {
 			st := "missing"
-			switch s := share(set(words(kp.point)), aw); {
+			switch s := share(cc.keyPoints[j], aw); {
 			case s >= 0.6:
 				st = "covered"
 			case s >= 0.3:
@@ -189,15 +229,15 @@ func grade(rb mockRubric, answer string) gradingOut {
 				missing = append(missing, kp.id)
 			}
 		}
-		co.Comment = fmt.Sprintf("Uses %.0f%% of this criterion's vocabulary; covers %s; lacks %s.",
-			100*overlap, list(covered), list(missing))
+		co.Comment = "Uses " + strconv.FormatFloat(100*overlap, 'f', 0, 64) + "% of this criterion's vocabulary; covers " +
+			list(covered) + "; lacks " + list(missing) + "."
 		out.Criteria = append(out.Criteria, co)
 	}
-	for _, m := range rb.misconceptions {
-		mw := set(words(m.claim))
-		for _, s := range sents {
-			if len(mw) > 0 && share(mw, set(words(s))) >= 0.75 {
-				out.Misconceptions = append(out.Misconceptions, misconceptionOut{m.id, s})
+	for i, m := range rb.misconceptions {
+		mw := c.miscWords[i]
+		for j, s := range sp {
+			if mw.n > 0 && share(mw, sentence(j)) >= 0.75 {
+				out.Misconceptions = append(out.Misconceptions, misconceptionOut{m.id, answer[s.from:s.to]})
 				break
 			}
 		}
@@ -208,29 +248,70 @@ func grade(rb mockRubric, answer string) gradingOut {
 	}
 	sort.SliceStable(order, func(i, j int) bool { return out.Criteria[order[i]].Level < out.Criteria[order[j]].Level })
 	for _, i := range order[:min(2, len(order))] {
-		c, co := rb.criteria[i], out.Criteria[i]
-		why := fmt.Sprintf("%s reached level %d of 4", c.name, co.Level)
-		for _, kp := range c.keyPoints {
+		cr, co := rb.criteria[i], out.Criteria[i]
+		why := cr.name + " reached level " + strconv.Itoa(co.Level) + " of 4"
+		for _, kp := range cr.keyPoints {
 			if kp.id == firstMissing(co.KeyPoints) {
 				why += "; not yet explained: " + strings.TrimSuffix(kp.point, ".")
 			}
 		}
 		out.FollowUps = append(out.FollowUps, followUpOut{
-			Question:  fmt.Sprintf("Can you go deeper on %s, with a concrete example from a system you built?", strings.ToLower(c.name)),
-			Criterion: c.id, Why: why + "."})
+			Question:  "Can you go deeper on " + strings.ToLower(cr.name) + ", with a concrete example from a system you built?",
+			Criterion: cr.id, Why: why + "."})
 	}
 	if len(order) > 0 {
 		best, worst := rb.criteria[order[len(order)-1]], rb.criteria[order[0]]
-		out.Feedback = fmt.Sprintf("Strongest on %s; weakest on %s. Explain the reasons and trade-offs behind each point, not only the terms.",
-			strings.ToLower(best.name), strings.ToLower(worst.name))
+		out.Feedback = "Strongest on " + strings.ToLower(best.name) + "; weakest on " + strings.ToLower(worst.name) +
+			". Explain the reasons and trade-offs behind each point, not only the terms."
 	}
-	if injection.MatchString(answer) {
+	if *bp = appendLowerASCII((*bp)[:0], answer); mayInject(*bp) && injection.MatchString(answer) {
 		out.Flags = append(out.Flags, "prompt_injection_suspected")
 	}
-	if n := len(sents); n > 0 && len(words(answer))/n < 4 {
+	putBytes(bp)
+	if n := len(sp); n > 0 && nWords/n < 4 {
 		out.Flags = append(out.Flags, "keyword_list")
 	}
 	return out
+}
+
+// mayInject reports whether the answer, lower-cased in ASCII, has what
+// every text that injection matches has: a verb and an object of its first
+// alternative, or a piece of one of the phrases. The pieces leave out the
+// letters that (?i) also matches with non-ASCII runes (k: the Kelvin sign,
+// s: the long s), so that an ASCII search finds them whenever the regexp
+// could match. Few answers pass, and the search costs far less than the
+// regexp.
+func mayInject(lower []byte) bool {
+	return containsAny(lower, "ignore", "regard", "forget") && containsAny(lower, "truction", "rubric", "rule") ||
+		containsAny(lower, "full mar", "an ai", "you are the grader")
+}
+
+func containsAny(b []byte, subs ...string) bool {
+	for _, s := range subs {
+		if bytes.Contains(b, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func appendLowerASCII(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// share is the fraction of a's words that b has.
+func share(a wordSet, b bitset) float64 {
+	if a.n == 0 {
+		return 0
+	}
+	return float64(a.bits.common(b)) / float64(a.n)
 }
 
 func firstMissing(kps []keyPointOut) string {
@@ -249,43 +330,13 @@ func list(ids []string) string {
 	return strings.Join(ids, ", ")
 }
 
-// sentences splits s at sentence ends and blank lines; each piece is a
-// verbatim substring of s (wrapped lines stay in their sentence).
-func sentences(s string) []string {
-	var out []string
-	start := 0
-	rs := []rune(s)
-	emit := func(end int) {
-		if t := strings.TrimSpace(string(rs[start:end])); len(strings.Fields(t)) >= 3 {
-			out = append(out, t)
-		}
-		start = end
-	}
-	for i, r := range rs {
-		switch {
-		case r == '\n' && i+1 < len(rs) && rs[i+1] == '\n':
-			emit(i + 1)
-		case (r == '.' || r == '!' || r == '?') && (i+1 == len(rs) || unicode.IsSpace(rs[i+1])):
-			emit(i + 1)
-		}
-	}
-	emit(len(rs))
-	return out
-}
-
 // bestSentences returns the (up to) k sentences that share the most words
 // with cw, at least two, in answer order.
-func bestSentences(sents []string, cw map[string]bool, k int) []string {
+func bestSentences(answer string, sp []span, sentence func(int) bitset, cw bitset, k int) []string {
 	type scored struct{ i, n int }
 	var ss []scored
-	for i, s := range sents {
-		n := 0
-		for w := range set(words(s)) {
-			if cw[w] {
-				n++
-			}
-		}
-		if n >= 2 {
+	for i := range sp {
+		if n := sentence(i).common(cw); n >= 2 {
 			ss = append(ss, scored{i, n})
 		}
 	}
@@ -294,57 +345,7 @@ func bestSentences(sents []string, cw map[string]bool, k int) []string {
 	sort.Slice(ss, func(a, b int) bool { return ss[a].i < ss[b].i })
 	out := []string{}
 	for _, s := range ss {
-		out = append(out, sents[s.i])
+		out = append(out, answer[sp[s.i].from:sp[s.i].to])
 	}
 	return out
-}
-
-var stop = set(strings.Fields(`the and for with that this from are was were but not you your its into
-than then them they their there what when which while who whom why how can could would should will
-also only each other more most such some any all both does did has have had been being about over
-under between without within across per via one two level answer names explains says`))
-
-// words returns the lower-case words of s of three letters or more,
-// without stop words.
-func words(s string) []string {
-	var out []string
-	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	}) {
-		if len(w) >= 3 && !stop[w] {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-func set(ws []string) map[string]bool {
-	m := make(map[string]bool, len(ws))
-	for _, w := range ws {
-		m[w] = true
-	}
-	return m
-}
-
-// share is the fraction of a's words that b has.
-func share(a, b map[string]bool) float64 {
-	if len(a) == 0 {
-		return 0
-	}
-	n := 0
-	for w := range a {
-		if b[w] {
-			n++
-		}
-	}
-	return float64(n) / float64(len(a))
-}
-
-func hash(parts ...string) uint64 {
-	h := fnv.New64a()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return h.Sum64()
 }

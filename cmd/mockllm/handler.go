@@ -1,24 +1,27 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
 type handler struct {
-	o   options
-	mu  sync.Mutex
-	rng *rand.Rand
+	o       options
+	mu      sync.Mutex
+	rng     *rand.Rand
+	rubrics *rubricCache
 }
 
 func newHandler(o options) http.Handler {
-	h := &handler{o: o, rng: rand.New(rand.NewPCG(o.seed, 0x6d6f636b))}
+	h := &handler{o: o, rng: rand.New(rand.NewPCG(o.seed, 0x6d6f636b)), rubrics: newRubricCache()}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/chat/completions", h.faulty(http.HandlerFunc(h.chat)))
 	mux.Handle("POST /v1/embeddings", h.faulty(http.HandlerFunc(h.embeddings)))
@@ -61,30 +64,48 @@ func apiError(w http.ResponseWriter, status int, message, typ, code string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"message": message, "type": typ, "param": nil, "code": c}})
 }
 
+// writeJSON encodes v into a pooled buffer first, so that the reply goes
+// out in one write with a Content-Length rather than chunked.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	buf := jsonBufs.Get().(*bytes.Buffer)
+	defer putBuf(buf)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
-// chatRequest is the part of a chat completion request the mock reads.
-type chatRequest struct {
-	Model    string `json:"model"`
-	Messages []struct {
-		Role    string `json:"role"`
-		Content string `json:"content"`
-	} `json:"messages"`
-	ResponseFormat *struct {
-		Type       string `json:"type"`
-		JSONSchema *struct {
-			Schema json.RawMessage `json:"schema"`
-		} `json:"json_schema"`
-	} `json:"response_format"`
+// jsonBufs holds the buffers of request and reply bodies, bufPool smaller
+// scratch slices: a completion then allocates little beyond its strings.
+var (
+	jsonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	bufPool  = sync.Pool{New: func() any { return new([]byte) }}
+)
+
+// maxPooled is the largest buffer kept for reuse; a larger one (a long
+// embeddings reply, a large request) would stay alive in the pool.
+const maxPooled = 1 << 20
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooled {
+		jsonBufs.Put(b)
+	}
+}
+
+func putBytes(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		bufPool.Put(b)
+	}
 }
 
 func (h *handler) chat(w http.ResponseWriter, r *http.Request) {
 	var req chatRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20)).Decode(&req); err != nil {
+	if err := decodeChat(w, r, &req); err != nil {
 		apiError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error(), "invalid_request_error", "")
 		return
 	}
@@ -111,7 +132,7 @@ func (h *handler) chat(w http.ResponseWriter, r *http.Request) {
 			schema = rf.JSONSchema.Schema
 		}
 	}
-	content, err := json.Marshal(grade(parseRubric(system, schema), extractAnswer(user)))
+	content, err := json.Marshal(grade(h.rubrics.get(system, schema), extractAnswer(user)))
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error(), "server_error", "")
 		return
@@ -125,12 +146,40 @@ func (h *handler) chat(w http.ResponseWriter, r *http.Request) {
 		model = "mockllm"
 	}
 	pt, ct := promptChars/4+3*len(req.Messages)+3, len(text)/4+1
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id": "chatcmpl-mock", "object": "chat.completion", "created": time.Now().Unix(), "model": model,
-		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
-			"message": map[string]any{"role": "assistant", "content": text}}},
-		"usage": map[string]any{"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+	writeJSON(w, http.StatusOK, chatResponse{
+		Choices: []chatChoice{{FinishReason: "stop", Message: chatMessage{Content: text, Role: "assistant"}}},
+		Created: time.Now().Unix(), ID: "chatcmpl-mock", Model: model, Object: "chat.completion",
+		Usage: chatUsage{CompletionTokens: ct, PromptTokens: pt, TotalTokens: pt + ct},
 	})
+}
+
+// chatResponse is a chat completion. Structs encode faster than the maps
+// they replace; their fields are in the maps' (sorted) key order, so the
+// bytes are the same.
+type chatResponse struct {
+	Choices []chatChoice `json:"choices"`
+	Created int64        `json:"created"`
+	ID      string       `json:"id"`
+	Model   string       `json:"model"`
+	Object  string       `json:"object"`
+	Usage   chatUsage    `json:"usage"`
+}
+
+type chatChoice struct {
+	FinishReason string      `json:"finish_reason"`
+	Index        int         `json:"index"`
+	Message      chatMessage `json:"message"`
+}
+
+type chatMessage struct {
+	Content string `json:"content"`
+	Role    string `json:"role"`
+}
+
+type chatUsage struct {
+	CompletionTokens int `json:"completion_tokens"`
+	PromptTokens     int `json:"prompt_tokens"`
+	TotalTokens      int `json:"total_tokens"`
 }
 
 func (h *handler) embeddings(w http.ResponseWriter, r *http.Request) {
