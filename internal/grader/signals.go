@@ -86,16 +86,9 @@ func needs(alts [][][]string) [][][]needle {
 // ASCII always goes to the expression.
 func mayBeInjection(s string) bool {
 	var buf [512]byte
-	lower := buf[:0]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 {
-			return true
-		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower = append(lower, c)
+	lower, ascii := lowerASCII(buf[:0], s)
+	if !ascii {
+		return true
 	}
 	for _, alt := range injectionNeeds {
 		if hasAll(lower, alt) {
@@ -113,16 +106,9 @@ func mayBeInjection(s string) bool {
 // tokenised pass per sentence: most answers are ruled out at once. Text
 // that is not all ASCII is not ruled out (see mayBeInjection).
 func mayHoldInjection(s string) bool {
-	lower := make([]byte, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 {
-			return true
-		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower[i] = c
+	lower, ascii := lowerASCII(make([]byte, 0, len(s)), s)
+	if !ascii {
+		return true
 	}
 	for _, alt := range injectionNeeds {
 		all := true
@@ -137,6 +123,22 @@ func mayHoldInjection(s string) bool {
 		}
 	}
 	return false
+}
+
+// lowerASCII appends s in lower case to dst, or reports false at the first
+// byte that is not ASCII.
+func lowerASCII(dst []byte, s string) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return dst, false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
 }
 
 func hasAll(lower []byte, groups [][]needle) bool {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/assay-dev/assay/internal/evaluation"
@@ -87,22 +88,7 @@ func TestSearchUsesHNSWIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		query := pgvector.NewVector(stored["r0042"][3])
-		rows, err := tx.Query(t.Context(), "EXPLAIN "+searchQuery(dims), query, model, fetch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, line)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		plan := strings.Join(lines, "\n")
+		plan := explain(t, tx, searchQuery(dims), query, model, fetch)
 		if want := "Index Scan using " + indexName(model, dims); !strings.Contains(plan, want) {
 			t.Errorf("plan does not contain %q:\n%s", want, plan)
 		}
@@ -267,22 +253,7 @@ func TestCacheLookupUsesIndex(t *testing.T) {
 			if _, err := tx.Exec(t.Context(), "SET LOCAL plan_cache_mode = "+mode); err != nil {
 				t.Fatal(err)
 			}
-			var lines []string
-			rows, err := tx.Query(t.Context(), "EXPLAIN "+selectCached, "hot")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					t.Fatal(err)
-				}
-				lines = append(lines, line)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			plan := strings.Join(lines, "\n")
+			plan := explain(t, tx, selectCached, "hot")
 			if !strings.Contains(plan, "Index Scan using evaluations_cache_idx") || strings.Contains(plan, "Sort") || strings.Contains(plan, "Filter") {
 				t.Errorf("want an index scan of evaluations_cache_idx, no sort and no filter; plan:\n%s", plan)
 			}
@@ -295,4 +266,18 @@ func TestCacheLookupUsesIndex(t *testing.T) {
 	if want := start.Add((rows - rows/hot) * time.Second).Truncate(time.Microsecond); !got.CreatedAt.Equal(want) {
 		t.Errorf("cached evaluation created %v, want the newest, %v", got.CreatedAt, want)
 	}
+}
+
+// explain returns the plan of query with args, one line per plan line.
+func explain(t *testing.T, tx pgx.Tx, query string, args ...any) string {
+	t.Helper()
+	rows, err := tx.Query(t.Context(), "EXPLAIN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }
