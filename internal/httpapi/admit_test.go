@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/memory"
 )
 
@@ -20,14 +21,14 @@ func TestMaxGradings(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxGradings = 1
 	cfg.RequestTimeout = 5 * time.Second
-	g := gateGrader{gate: make(chan struct{})}
+	g := heldGrader{entered: make(chan struct{}, 1), gateGrader: gateGrader{gate: make(chan struct{})}}
 	f := newFixtureWithConfig(t, cfg, memory.New(), g)
-	body := `{"rubric_id":"api-rate-limiting","grader":"gated","answer":"A token bucket refills at a steady rate and allows bursts."}`
+	body := `{"rubric_id":"api-rate-limiting","grader":"held","answer":"A token bucket refills at a steady rate and allows bursts."}`
 
 	var wg sync.WaitGroup
 	var first int
 	wg.Go(func() { first = f.do(http.MethodPost, "/v1/evaluations", "application/json", body).Code })
-	time.Sleep(50 * time.Millisecond) // the first holds the slot, waiting on the gate
+	<-g.entered // the first holds the slot, waiting on the gate
 
 	// The second's own deadline ends before the first is released.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -55,4 +56,20 @@ func TestMaxGradings(t *testing.T) {
 	if third := f.do(http.MethodPost, "/v1/evaluations", "application/json", body); third.Code != first {
 		t.Errorf("third: got %d %s, want %d once the slot is free", third.Code, third.Body, first)
 	}
+}
+
+// heldGrader is a gateGrader that says when a grading reaches it.
+type heldGrader struct {
+	gateGrader
+	entered chan struct{}
+}
+
+func (heldGrader) Kind() string { return "held" }
+
+func (g heldGrader) Grade(ctx context.Context, in evaluation.GradeInput) (evaluation.Grading, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	return g.gateGrader.Grade(ctx, in)
 }
