@@ -94,8 +94,7 @@ type prompt struct {
 	system, user string
 	format       string
 	schema       json.RawMessage // nil unless format is json_schema
-	answer       string
-	tokens       int // estimated prompt tokens
+	tokens       int             // estimated prompt tokens
 
 	// The answer's offsets tables are built when a reply is checked, not
 	// while the call is in flight: a grading waiting on the model holds
@@ -149,7 +148,7 @@ func (l *LLM) render(in evaluation.GradeInput, format string) (*prompt, error) {
 	if err := l.prompts.user.Execute(&usr, ud); err != nil {
 		return nil, err
 	}
-	p := &prompt{rubric: in.Rubric, system: rp.system, user: usr.String(), format: format, schema: rp.schema, answer: in.Answer}
+	p := &prompt{rubric: in.Rubric, system: rp.system, user: usr.String(), format: format, schema: rp.schema}
 	p.tokens = rp.tokens + EstimateTokens(p.user) + 3*2 + 3
 	answer := in.Answer
 	p.text = sync.OnceValue(func() *answerText { return newAnswerText(answer) })
