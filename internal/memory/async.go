@@ -26,13 +26,7 @@ func (s *Store) UpdateEvaluation(_ context.Context, e evaluation.Evaluation, fro
 	}
 	e.CreatedAt = old.CreatedAt
 	s.evaluations[e.ID] = e.Clone()
-	if e.CacheKey != "" && e.Status == evaluation.StatusCompleted {
-		// The cache serves the newest completed evaluation, which this one
-		// is unless a newer one completed first.
-		if cur, ok := s.evaluations[s.cached[e.CacheKey]]; !ok || !newer(cursorOf(cur), cursorOf(e)) {
-			s.cached[e.CacheKey] = e.ID
-		}
-	}
+	s.cacheLocked(e)
 	return true, nil
 }
 
@@ -67,9 +61,7 @@ func (s *Store) CreateQueued(_ context.Context, b *evaluation.Batch, es []evalua
 	}
 	for _, e := range es {
 		s.evaluations[e.ID] = e.Clone()
-		if e.CacheKey != "" && e.Status == evaluation.StatusCompleted {
-			s.cached[e.CacheKey] = e.ID
-		}
+		s.cacheLocked(e)
 		c := cursorOf(e)
 		i := sort.Search(len(s.order), func(i int) bool { return newer(c, s.order[i]) })
 		s.order = slices.Insert(s.order, i, c)
@@ -122,4 +114,16 @@ func (s *Store) FillBatch(_ context.Context, id string, total int) error {
 	b.Total, b.Filled = total, true
 	s.batches[id] = b
 	return nil
+}
+
+// cacheLocked makes e its cache key's entry if it is the newest completed
+// evaluation of the key: by creation time, like the PostgreSQL store, not
+// by the order the writes arrived in.
+func (s *Store) cacheLocked(e evaluation.Evaluation) {
+	if e.CacheKey == "" || e.Status != evaluation.StatusCompleted {
+		return
+	}
+	if cur, ok := s.evaluations[s.cached[e.CacheKey]]; !ok || cur.ID == e.ID || !newer(cursorOf(cur), cursorOf(e)) {
+		s.cached[e.CacheKey] = e.ID
+	}
 }

@@ -251,9 +251,7 @@ func (s *Store) CreateEvaluation(_ context.Context, e evaluation.Evaluation) err
 		return fault.New(fault.Conflict, "evaluation %q already exists", e.ID)
 	}
 	s.evaluations[e.ID] = e.Clone()
-	if e.CacheKey != "" && e.Status == evaluation.StatusCompleted {
-		s.cached[e.CacheKey] = e.ID
-	}
+	s.cacheLocked(e)
 	c := evaluation.Cursor{CreatedAt: e.CreatedAt, ID: e.ID}
 	i := sort.Search(len(s.order), func(i int) bool { return newer(c, s.order[i]) })
 	s.order = slices.Insert(s.order, i, c)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -16,28 +15,6 @@ import (
 
 // An evaluation is stored as its JSON in body, exactly as the API returns
 // it; the other columns copy the fields that are filtered and sorted on.
-
-const insertEvaluation = `
-	INSERT INTO evaluations (id, created_at, rubric_id, rubric_version, candidate_ref, status, body, api_key_id, cache_key)
-	VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, NULLIF($8, ''), NULLIF($9, ''))`
-
-// CreateEvaluation implements evaluation.Store.
-func (s *Store) CreateEvaluation(ctx context.Context, e evaluation.Evaluation) error {
-	id, err := uuid.Parse(e.ID)
-	if err != nil {
-		return fmt.Errorf("storing evaluation: id %q is not a UUID", e.ID)
-	}
-	// timestamptz keeps microseconds. Truncating here makes the body agree
-	// with the column, so a cursor made from a returned evaluation points
-	// at exactly its row. The service already truncates.
-	e.CreatedAt = e.CreatedAt.Truncate(time.Microsecond)
-	_, err = s.pool.Exec(ctx, insertEvaluation,
-		id, e.CreatedAt, e.Rubric.ID, e.Rubric.Version, e.CandidateRef, e.Status, e, e.APIKeyID, e.CacheKey)
-	if hasCode(err, uniqueViolation) {
-		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("evaluation %q already exists", e.ID))
-	}
-	return classify("storing evaluation", err)
-}
 
 // Evaluation implements evaluation.Store.
 func (s *Store) Evaluation(ctx context.Context, id string) (evaluation.Evaluation, error) {
@@ -53,27 +30,6 @@ func (s *Store) Evaluation(ctx context.Context, id string) (evaluation.Evaluatio
 	}
 	if err != nil {
 		return evaluation.Evaluation{}, classify("reading evaluation", err)
-	}
-	return e, nil
-}
-
-// selectCached is the newest completed evaluation of a cache key: the
-// first entry of evaluations_cache_idx (migration 0004), however many
-// cache hits have stored copies under the key.
-const selectCached = `
-	SELECT body FROM evaluations
-	WHERE cache_key = $1 AND status = 'completed'
-	ORDER BY created_at DESC LIMIT 1`
-
-// CachedEvaluation implements evaluation.Store.
-func (s *Store) CachedEvaluation(ctx context.Context, key string) (evaluation.Evaluation, error) {
-	var e evaluation.Evaluation
-	err := s.pool.QueryRow(ctx, selectCached, key).Scan(&e)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return evaluation.Evaluation{}, evaluation.NotFound("cached evaluation", key)
-	}
-	if err != nil {
-		return evaluation.Evaluation{}, classify("reading cached evaluation", err)
 	}
 	return e, nil
 }

@@ -42,6 +42,8 @@ type Store struct {
 	indexed sync.Map // index name -> struct{}
 	// cache holds rubric bodies and search results (searchcache.go).
 	cache *caches
+	// batch coalesces the statements every grading runs (batch.go).
+	batch *batchers
 }
 
 var _ evaluation.Store = (*Store)(nil)
@@ -71,6 +73,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		return nil, classify("opening the database pool", err)
 	}
 	s := &Store{pool: pool, log: log, cache: newCaches()}
+	s.batch = s.newBatchers()
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

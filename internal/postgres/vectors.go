@@ -247,7 +247,7 @@ func (s *Store) SearchRubrics(ctx context.Context, model string, vec []float32, 
 	}
 	key := s.cache.key(model, vec, k)
 	if e, ok := s.cache.lookup(key, model, vec, k); ok {
-		st, err := readStamp(ctx, s.pool)
+		st, err := s.batch.stamps.Do(ctx, struct{}{})
 		if err != nil {
 			return nil, classify("searching rubrics", err)
 		}

@@ -1,0 +1,203 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/assay-dev/assay/internal/coalesce"
+	"github.com/assay-dev/assay/internal/evaluation"
+	"github.com/assay-dev/assay/internal/fault"
+)
+
+// Every grading runs three statements: the bank stamp (to serve a cached
+// search), the evaluation-cache lookup and the insert of the evaluation.
+// Under load each is coalesced (internal/coalesce): the requests that
+// arrive while one runs are served by the next, one statement for all of
+// them. The database then parses, plans and commits once per batch instead
+// of once per request, and the server does one round trip. With one
+// request at a time nothing waits. Profiles under 200 clients put a third
+// of the server's CPU outside the grader in these three statements, and
+// most of PostgreSQL's.
+
+const (
+	// batchSize bounds one statement's arrays.
+	batchSize = 128
+	// batchTimeout bounds one coalesced statement, which runs for several
+	// requests and so under none of their contexts.
+	batchTimeout = 10 * time.Second
+)
+
+// batchers are the store's coalesced statements.
+type batchers struct {
+	stamps  *coalesce.Batcher[struct{}, bankStamp]
+	lookups *coalesce.Batcher[string, []byte]
+	inserts *coalesce.Batcher[evaluation.Evaluation, error]
+}
+
+func (s *Store) newBatchers() *batchers {
+	return &batchers{
+		stamps:  coalesce.New(batchSize, batchTimeout, s.readStamps),
+		lookups: coalesce.New(batchSize, batchTimeout, s.lookupCached),
+		inserts: coalesce.New(batchSize, batchTimeout, s.insertEvaluations),
+	}
+}
+
+// readStamps reads the bank stamp once for a batch: each caller's batch
+// started after its call, so the stamp is at least as new as the caller.
+func (s *Store) readStamps(ctx context.Context, in []struct{}) ([]bankStamp, error) {
+	st, err := readStamp(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bankStamp, len(in))
+	for i := range out {
+		out[i] = st
+	}
+	return out, nil
+}
+
+// selectCached reads, for each cache key, the body of its newest completed
+// evaluation: the first entry of evaluations_cache_idx (migration 0004),
+// however many cache hits have stored copies under the key. A key without
+// one has no row.
+const selectCached = `
+	SELECT k.i, e.body
+	FROM unnest($1::text[]) WITH ORDINALITY AS k(key, i)
+	CROSS JOIN LATERAL (
+		SELECT body FROM evaluations
+		WHERE cache_key = k.key AND status = 'completed'
+		ORDER BY created_at DESC LIMIT 1
+	) e`
+
+// lookupCached returns each key's cached body as JSON, nil for none. Keys
+// repeated in the batch (one answer sent by many clients) are read once.
+func (s *Store) lookupCached(ctx context.Context, keys []string) ([][]byte, error) {
+	distinct := make([]string, 0, len(keys))
+	slot := make(map[string]int, len(keys))
+	for _, k := range keys {
+		if _, ok := slot[k]; !ok {
+			slot[k] = len(distinct)
+			distinct = append(distinct, k)
+		}
+	}
+	bodies := make([][]byte, len(distinct))
+	rows, err := s.pool.Query(ctx, selectCached, distinct)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		i    int64
+		body []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&i, &body}, func() error {
+		if i < 1 || int(i) > len(bodies) {
+			return fmt.Errorf("cache lookup returned ordinal %d of %d", i, len(bodies))
+		}
+		bodies[i-1] = body // pgx gives each row a fresh slice
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	for j, k := range keys {
+		out[j] = bodies[slot[k]]
+	}
+	return out, nil
+}
+
+// CachedEvaluation implements evaluation.Store.
+func (s *Store) CachedEvaluation(ctx context.Context, key string) (evaluation.Evaluation, error) {
+	body, err := s.batch.lookups.Do(ctx, key)
+	if err != nil {
+		return evaluation.Evaluation{}, classify("reading cached evaluation", err)
+	}
+	if body == nil {
+		return evaluation.Evaluation{}, evaluation.NotFound("cached evaluation", key)
+	}
+	// Decoded per caller: callers of one key must not share slices.
+	var e evaluation.Evaluation
+	if err := json.Unmarshal(body, &e); err != nil {
+		return evaluation.Evaluation{}, fmt.Errorf("reading cached evaluation: decoding: %w", err)
+	}
+	return e, nil
+}
+
+// insertEvaluations stores a batch of evaluations in one statement. The
+// columns beside body copy the fields that are filtered and sorted on;
+// empty strings are stored as NULL.
+const insertEvaluations = `
+	INSERT INTO evaluations (id, created_at, rubric_id, rubric_version, candidate_ref, status, body, api_key_id, cache_key)
+	SELECT id, created_at, rubric_id, rubric_version, NULLIF(candidate_ref, ''), status, body, NULLIF(api_key_id, ''), NULLIF(cache_key, '')
+	FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::text[])
+		AS t(id, created_at, rubric_id, rubric_version, candidate_ref, status, body, api_key_id, cache_key)`
+
+// insertEvaluations stores es; out[i] is es[i]'s error. One statement is
+// all or nothing, so when a batch of several fails each is stored on its
+// own, and only the evaluations at fault (a duplicate id) fail.
+func (s *Store) insertEvaluations(ctx context.Context, es []evaluation.Evaluation) ([]error, error) {
+	out := make([]error, len(es))
+	err := s.insertRows(ctx, es)
+	if err == nil {
+		return out, nil
+	}
+	if len(es) == 1 {
+		out[0] = err
+		return out, nil
+	}
+	for i := range es {
+		out[i] = s.insertRows(ctx, es[i:i+1])
+	}
+	return out, nil
+}
+
+func (s *Store) insertRows(ctx context.Context, es []evaluation.Evaluation) error {
+	var (
+		ids        = make([]uuid.UUID, len(es))
+		created    = make([]time.Time, len(es))
+		rubricIDs  = make([]string, len(es))
+		versions   = make([]int32, len(es))
+		candidates = make([]string, len(es))
+		statuses   = make([]string, len(es))
+		bodies     = make([][]byte, len(es))
+		keys       = make([]string, len(es))
+		cacheKeys  = make([]string, len(es))
+	)
+	for i, e := range es {
+		id, err := uuid.Parse(e.ID)
+		if err != nil {
+			return fmt.Errorf("id %q is not a UUID", e.ID)
+		}
+		// timestamptz keeps microseconds. Truncating here makes the body
+		// agree with the column, so a cursor made from a returned
+		// evaluation points at exactly its row. The service already
+		// truncates.
+		e.CreatedAt = e.CreatedAt.Truncate(time.Microsecond)
+		body, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encoding evaluation %s: %w", e.ID, err)
+		}
+		ids[i], created[i], rubricIDs[i], versions[i] = id, e.CreatedAt, e.Rubric.ID, int32(e.Rubric.Version)
+		candidates[i], statuses[i], bodies[i] = e.CandidateRef, string(e.Status), body
+		keys[i], cacheKeys[i] = e.APIKeyID, e.CacheKey
+	}
+	_, err := s.pool.Exec(ctx, insertEvaluations, ids, created, rubricIDs, versions, candidates, statuses, bodies, keys, cacheKeys)
+	if len(es) == 1 && hasCode(err, uniqueViolation) {
+		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("evaluation %q already exists", es[0].ID))
+	}
+	return err
+}
+
+// CreateEvaluation implements evaluation.Store.
+func (s *Store) CreateEvaluation(ctx context.Context, e evaluation.Evaluation) error {
+	err, batchErr := s.batch.inserts.Do(ctx, e)
+	if batchErr != nil {
+		err = batchErr
+	}
+	return classify("storing evaluation", err)
+}

@@ -1,0 +1,97 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/assay-dev/assay/internal/evaluation"
+	"github.com/assay-dev/assay/internal/fault"
+)
+
+func batchEvaluation(n int, key string) evaluation.Evaluation {
+	return evaluation.Evaluation{
+		ID:        uuid.NewSHA1(uuid.NameSpaceOID, fmt.Append(nil, n)).String(),
+		Status:    evaluation.StatusCompleted,
+		CreatedAt: time.Date(2026, 1, 1, 0, 0, n, 0, time.UTC),
+		Answer:    fmt.Sprint("answer ", n),
+		Rubric:    evaluation.RubricRef{ID: "r", Version: 1},
+		CacheKey:  key,
+	}
+}
+
+// TestInsertBatch runs the coalesced insert with batches as the batcher
+// builds them under load: one statement for all, and when one evaluation
+// is at fault, only that one fails.
+func TestInsertBatch(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	stored := batchEvaluation(1, "k")
+	if err := s.CreateEvaluation(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		batch   []evaluation.Evaluation
+		wantErr []fault.Kind // -1: no error
+	}{
+		{"all new", []evaluation.Evaluation{batchEvaluation(2, "k"), batchEvaluation(3, ""), batchEvaluation(4, "k")}, []fault.Kind{-1, -1, -1}},
+		{"one duplicate", []evaluation.Evaluation{batchEvaluation(5, "k"), stored, batchEvaluation(6, "")}, []fault.Kind{-1, fault.Conflict, -1}},
+		{"a bad id", []evaluation.Evaluation{{ID: "not-a-uuid"}, batchEvaluation(7, "")}, []fault.Kind{fault.Internal, -1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			errs, err := s.insertEvaluations(ctx, tc.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tc.wantErr {
+				got := errs[i]
+				switch {
+				case want == -1 && got != nil:
+					t.Errorf("evaluation %d: err = %v, want nil", i, got)
+				case want != -1 && (got == nil || fault.KindOf(got) != want):
+					t.Errorf("evaluation %d: err = %v, want kind %v", i, got, want)
+				case want == -1:
+					if _, err := s.Evaluation(ctx, tc.batch[i].ID); err != nil {
+						t.Errorf("evaluation %d not stored: %v", i, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestLookupBatch reads several cache keys in one statement, repeated and
+// missing ones included.
+func TestLookupBatch(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for _, e := range []evaluation.Evaluation{batchEvaluation(1, "a"), batchEvaluation(2, "a"), batchEvaluation(3, "b")} {
+		if err := s.CreateEvaluation(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := []string{"b", "missing", "a", "b", "a"}
+	bodies, err := s.lookupCached(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"answer 3", "", "answer 2", "answer 3", "answer 2"}
+	for i, b := range bodies {
+		got := ""
+		if b != nil {
+			var e evaluation.Evaluation
+			if err := json.Unmarshal(b, &e); err != nil {
+				t.Fatalf("key %s: %v", keys[i], err)
+			}
+			got = e.Answer
+		}
+		if got != want[i] {
+			t.Errorf("key %s: got %q, want %q", keys[i], got, want[i])
+		}
+	}
+}
