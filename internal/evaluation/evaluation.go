@@ -74,6 +74,11 @@ type Evaluation struct {
 	// CacheKey identifies the grading inputs (rubric version, answer,
 	// grader, model, prompt); stores index it, clients never see it.
 	CacheKey string `json:"-"`
+	// JSON is the evaluation's encoding, made once by Service.Evaluate so
+	// that the store and the response share it (it is 7 to 12 KB, and
+	// encoding it was a twentieth of a grading's CPU); nil elsewhere. Any
+	// change to a field makes it stale.
+	JSON json.RawMessage `json:"-"`
 }
 
 // FollowUpLink names the follow-up question an evaluation answers.

@@ -2,6 +2,7 @@ package evaluation
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -194,6 +195,9 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Evaluation, error)
 	cached, err := s.gradeInto(ctx, &e, r, req, grader)
 	if err != nil {
 		return Evaluation{}, err
+	}
+	if e.JSON, err = json.Marshal(e); err != nil {
+		return Evaluation{}, fmt.Errorf("encoding evaluation: %w", err)
 	}
 	if err := s.store.CreateEvaluation(ctx, e); err != nil {
 		return Evaluation{}, fmt.Errorf("storing evaluation: %w", err)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"text/template"
 	"unicode"
+	"unicode/utf8"
 
 	openai "github.com/sashabaranov/go-openai"
 
@@ -197,40 +198,58 @@ var tagLike = regexp.MustCompile(`(?i)<(\s*/?\s*answer)`)
 // neutralise replaces the "<" of every tag-like "answer" in s by "‹", one
 // rune for one, so offsets into the result are offsets into s.
 func neutralise(s string) string {
+	if !strings.Contains(s, "<") {
+		return s // nearly every answer: no copy, no regexp
+	}
 	return tagLike.ReplaceAllString(s, "‹$1")
 }
 
 // answerText is the answer as received and as shown to the model; both
 // have the same runes at the same offsets except neutralised tags.
 type answerText struct {
-	orig, shown   string
-	origRunes     []rune
-	norm2orig     []int  // normalised rune index -> rune index of the answer
-	normalised    string // shown, whitespace collapsed, typography folded
-	normalisedRns []rune
+	orig, shown string
+	// normalised is built only when a quote is not found verbatim: most
+	// are, and its tables cost more than the rest of the check.
+	normalised func() normalisedText
+}
+
+// normalisedText is the shown answer with whitespace collapsed and
+// typography folded, and where each of its runes came from.
+type normalisedText struct {
+	text   string
+	toOrig []int32 // normalised rune index -> rune index of the answer
 }
 
 func newAnswerText(answer string) *answerText {
-	a := &answerText{orig: answer, shown: neutralise(answer), origRunes: []rune(answer)}
-	var nb []rune
-	space := false
-	for i, r := range []rune(a.shown) {
-		if unicode.IsSpace(r) {
-			if space || len(nb) == 0 {
-				continue
-			}
-			space = true
-			nb = append(nb, ' ')
-			a.norm2orig = append(a.norm2orig, i)
-			continue
-		}
-		space = false
-		nb = append(nb, foldRune(r))
-		a.norm2orig = append(a.norm2orig, i)
-	}
-	a.normalisedRns = nb
-	a.normalised = string(nb)
+	a := &answerText{orig: answer, shown: neutralise(answer)}
+	a.normalised = sync.OnceValue(func() normalisedText { return normalise(a.shown) })
 	return a
+}
+
+func normalise(shown string) normalisedText {
+	var (
+		b     strings.Builder
+		n     normalisedText
+		space = false
+		i     int32
+	)
+	b.Grow(len(shown))
+	n.toOrig = make([]int32, 0, utf8.RuneCountInString(shown))
+	for _, r := range shown {
+		switch {
+		case !unicode.IsSpace(r):
+			space = false
+			b.WriteRune(foldRune(r))
+			n.toOrig = append(n.toOrig, i)
+		case !space && b.Len() > 0:
+			space = true
+			b.WriteByte(' ')
+			n.toOrig = append(n.toOrig, i)
+		}
+		i++
+	}
+	n.text = b.String()
+	return n
 }
 
 // foldRune maps typographic variants that models often substitute onto

@@ -322,6 +322,38 @@ func TestLLMNeutralisesDelimiters(t *testing.T) {
 	}
 }
 
+// TestLocateRuneOffsets checks evidence offsets and quotes in runes on
+// text that is not ASCII, verbatim and through the normalised text.
+func TestLocateRuneOffsets(t *testing.T) {
+	answer := "Ünïcode “quotes” — and  a   <answer> tag; naïve café ends"
+	runes := []rune(answer)
+	tests := []struct {
+		quote, want string
+	}{
+		{"naïve café", "naïve café"},
+		{`"quotes" - and a`, "“quotes” — and  a"},
+		{"<answer> tag", "<answer> tag"},
+		{"ends", "ends"},
+		{"Ünïcode", "Ünïcode"},
+	}
+	a := newAnswerText(answer)
+	for _, tc := range tests {
+		t.Run(tc.quote, func(t *testing.T) {
+			ev, ok := a.locate(tc.quote)
+			if !ok || ev.Quote != tc.want || string(runes[ev.Start:ev.End]) != tc.want {
+				t.Errorf("locate(%q) = %+v, %v; want %q at its rune offsets", tc.quote, ev, ok, tc.want)
+			}
+		})
+	}
+	for start := 0; start <= len(runes); start++ {
+		for end := start; end <= len(runes); end++ {
+			if got, want := runeSlice(answer, start, end), string(runes[start:end]); got != want {
+				t.Fatalf("runeSlice(%d, %d) = %q, want %q", start, end, got, want)
+			}
+		}
+	}
+}
+
 func TestLLMFinishReasons(t *testing.T) {
 	r := testRubric(t)
 	tests := []struct {

@@ -235,15 +235,33 @@ func (a *answerText) locate(quote string) (evaluation.Evidence, bool) {
 		if c == "" {
 			continue
 		}
-		if i := strings.Index(a.normalised, c); i >= 0 {
-			ns := utf8.RuneCountInString(a.normalised[:i])
+		n := a.normalised()
+		if i := strings.Index(n.text, c); i >= 0 {
+			ns := utf8.RuneCountInString(n.text[:i])
 			ne := ns + utf8.RuneCountInString(c)
-			return a.evidence(a.norm2orig[ns], a.norm2orig[ne-1]+1), true
+			return a.evidence(int(n.toOrig[ns]), int(n.toOrig[ne-1])+1), true
 		}
 	}
 	return evaluation.Evidence{}, false
 }
 
+// evidence quotes the answer's runes [start, end).
 func (a *answerText) evidence(start, end int) evaluation.Evidence {
-	return evaluation.Evidence{Quote: string(a.origRunes[start:end]), Start: start, End: end}
+	return evaluation.Evidence{Quote: runeSlice(a.orig, start, end), Start: start, End: end}
+}
+
+// runeSlice is string([]rune(s)[start:end]) without the rune slice: the
+// answer is walked once per quote instead of copied as runes per grading.
+func runeSlice(s string, start, end int) string {
+	from, n := len(s), 0
+	for i := range s {
+		if n == start {
+			from = i
+		}
+		if n == end {
+			return s[from:i]
+		}
+		n++
+	}
+	return s[from:]
 }

@@ -42,6 +42,9 @@ type inlineRubric struct {
 	Criteria        []rubric.Criterion `json:"criteria"`
 }
 
+// jsonContentType is what gin's c.JSON sends, for bodies encoded already.
+const jsonContentType = "application/json; charset=utf-8"
+
 func (s *Server) createEvaluation(c *gin.Context) {
 	var req createRequest
 	if err := s.decodeJSON(c, &req); err != nil {
@@ -62,6 +65,11 @@ func (s *Server) createEvaluation(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/v1/evaluations/"+e.ID)
+	if e.JSON != nil {
+		// The encoding the store wrote: the response is the stored body.
+		c.Data(http.StatusCreated, jsonContentType, e.JSON)
+		return
+	}
 	c.JSON(http.StatusCreated, e)
 }
 

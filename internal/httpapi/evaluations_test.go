@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -46,6 +47,16 @@ func TestCreateEvaluation(t *testing.T) {
 	}
 	if back := decode[evaluation.Evaluation](t, got); back.ID != e.ID || back.Score != e.Score || back.CandidateRef != "cand-1" {
 		t.Errorf("GET returned %+v, want the created evaluation", back)
+	}
+	// The created response is the encoding the store was given; it must
+	// be exactly what reading the evaluation back gives.
+	if got.Body.String() != rec.Body.String() {
+		t.Errorf("GET body differs from the created response:\n%s\n%s", got.Body, rec.Body)
+	}
+	for _, r := range []*httptest.ResponseRecorder{rec, got} {
+		if ct := r.Header().Get("Content-Type"); ct != "application/json; charset=utf-8" {
+			t.Errorf("Content-Type = %q", ct)
+		}
 	}
 }
 

@@ -178,9 +178,11 @@ func (s *Store) insertRows(ctx context.Context, es []evaluation.Evaluation) erro
 		// evaluation points at exactly its row. The service already
 		// truncates.
 		e.CreatedAt = e.CreatedAt.Truncate(time.Microsecond)
-		body, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("encoding evaluation %s: %w", e.ID, err)
+		body := e.JSON
+		if body == nil || !e.CreatedAt.Equal(es[i].CreatedAt) {
+			if body, err = json.Marshal(e); err != nil {
+				return fmt.Errorf("encoding evaluation %s: %w", e.ID, err)
+			}
 		}
 		ids[i], created[i], rubricIDs[i], versions[i] = id, e.CreatedAt, e.Rubric.ID, int32(e.Rubric.Version)
 		candidates[i], statuses[i], bodies[i] = e.CandidateRef, string(e.Status), body
