@@ -164,16 +164,22 @@ func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger) (*po
 // newEmbedder returns the OpenAI-compatible embedder when a model is
 // configured, else the local one, whose idf weights come from the embedded
 // seed bank so they are fixed per binary.
+// Either remembers the vectors of the last 1,024 single texts (queries:
+// mostly the bank's questions, asked again and again).
 func newEmbedder(cfg config.Config) (evaluation.Embedder, error) {
 	if cfg.EmbeddingModel != "" {
-		return embed.NewOpenAI(openaiClient(cfg), cfg.EmbeddingModel), nil
+		return embed.NewCache(embed.NewOpenAI(openaiClient(cfg), cfg.EmbeddingModel), queryCacheSize), nil
 	}
 	seed, err := rubric.Load(rubrics.FS)
 	if err != nil {
 		return nil, fmt.Errorf("embedded rubrics: %w", err)
 	}
-	return embed.NewLocalForBank(seed), nil
+	return embed.NewCache(embed.NewLocalForBank(seed), queryCacheSize), nil
 }
+
+// queryCacheSize bounds the query-vector cache: 1,024 vectors of the local
+// embedder's 1,024 dimensions are 4 MB.
+const queryCacheSize = 1024
 
 func openaiClient(cfg config.Config) *openai.Client {
 	oc := openai.DefaultConfig(cfg.OpenAIAPIKey)

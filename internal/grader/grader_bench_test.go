@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,6 +71,31 @@ func BenchmarkIsInjection(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				bc.f(sents[i%len(sents)])
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkInjectionFlags checks whole test answers, as the LLM grader
+// does once per grading: one op is one answer. "sentences" is the
+// expression behind IsInjection's prefilter on every sentence.
+func BenchmarkInjectionFlags(b *testing.B) {
+	cases := benchCases(b)
+	for _, bc := range []struct {
+		name string
+		f    func(string) bool
+	}{
+		{"answer", func(a string) bool { return injectionFlags(a) != nil }},
+		{"sentences", func(a string) bool {
+			return slices.ContainsFunc(text.Sentences(a), func(s text.Sentence) bool { return IsInjection(s.Text) })
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				bc.f(cases[i%len(cases)].answer)
 				i++
 			}
 		})

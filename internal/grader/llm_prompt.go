@@ -18,7 +18,6 @@ import (
 
 	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/rubric"
-	"github.com/assay-dev/assay/internal/text"
 	"github.com/assay-dev/assay/prompts"
 )
 
@@ -285,20 +284,6 @@ func normaliseQuote(q string) string {
 		b.WriteRune(foldRune(r))
 	}
 	return b.String()
-}
-
-// injectionFlags runs IsInjection over the answer's sentences, unless the
-// whole answer already rules every sentence out.
-func injectionFlags(answer string) []string {
-	if !mayHoldInjection(answer) {
-		return nil
-	}
-	for _, s := range text.Sentences(answer) {
-		if IsInjection(s.Text) {
-			return []string{evaluation.FlagPromptInjection}
-		}
-	}
-	return nil
 }
 
 // EstimateTokens approximates the number of tokens of s in the BPE

@@ -5,7 +5,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/assay-dev/assay/internal/evaluation"
 	"github.com/assay-dev/assay/internal/text"
 )
 
@@ -98,31 +100,52 @@ func mayBeInjection(s string) bool {
 	return false
 }
 
-// mayHoldInjection is mayBeInjection for a whole text: false when no
-// sentence of it can match. Splitting valid UTF-8 into sentences yields
-// substrings, so a sentence's words are the text's words; the boundaries
-// are not checked here, because the text around a sentence may differ
-// from the sentence's own ends. One pass over the text instead of one
-// tokenised pass per sentence: most answers are ruled out at once. Text
-// that is not all ASCII is not ruled out (see mayBeInjection).
-func mayHoldInjection(s string) bool {
-	lower, ascii := lowerASCII(make([]byte, 0, len(s)), s)
-	if !ascii {
-		return true
-	}
-	for _, alt := range injectionNeeds {
-		all := true
-		for _, g := range alt {
-			if !slices.ContainsFunc(g, func(n needle) bool { return bytes.Contains(lower, n.s) }) {
-				all = false
-				break
+// injectionFlags flags an answer one of whose sentences IsInjection
+// matches. The prefilter's work is done once for the whole answer: it is
+// lower-cased once, and the alternatives whose words it lacks are ruled
+// out for all of its sentences (each is a substring of it, so they lack
+// them too); most answers stop there. A sentence left is checked against
+// the alternatives left, on its slice of the lower-cased answer, and only
+// then by the expression. Text that is not all ASCII takes IsInjection
+// sentence by sentence (see mayBeInjection).
+func injectionFlags(answer string) []string {
+	flag := []string{evaluation.FlagPromptInjection}
+	if !utf8.ValidString(answer) {
+		for _, s := range text.Sentences(answer) {
+			if IsInjection(s.Text) {
+				return flag
 			}
 		}
-		if all {
-			return true
+		return nil
+	}
+	lower, ascii := lowerASCII(make([]byte, 0, len(answer)), answer)
+	var alts [][][]needle
+	if ascii {
+		for _, alt := range injectionNeeds {
+			if hasAll(lower, alt) {
+				alts = append(alts, alt)
+			}
+		}
+		if len(alts) == 0 {
+			return nil
 		}
 	}
-	return false
+	flagged := false
+	text.EachSentence(answer, func(s string, at int) bool {
+		if !ascii {
+			flagged = IsInjection(s)
+			return !flagged
+		}
+		sentence := lower[at : at+len(s)]
+		if slices.ContainsFunc(alts, func(alt [][]needle) bool { return hasAll(sentence, alt) }) {
+			flagged = injection.MatchString(s)
+		}
+		return !flagged
+	})
+	if flagged {
+		return flag
+	}
+	return nil
 }
 
 // lowerASCII appends s in lower case to dst, or reports false at the first

@@ -127,9 +127,36 @@ func Sentences(s string) []Sentence {
 	// Valid UTF-8: each piece is a substring of s, found by walking bytes
 	// and counting runes, with no copy of the text.
 	var out []Sentence
+	split(s, func(t string, _, ar, br int) bool {
+		toks := Tokenize(t)
+		for i := range toks {
+			toks[i].Start += ar
+			toks[i].End += ar
+		}
+		if len(toks) > 0 {
+			out = append(out, Sentence{Text: t, Start: ar, End: br, Tokens: toks})
+		}
+		return true
+	})
+	return out
+}
+
+// EachSentence calls f with the text and byte offset of each piece of
+// valid UTF-8 s that Sentences would return, in order, until f returns
+// false. It does not tokenise, so it also passes the pieces without words,
+// which Sentences leaves out. For a check that looks at most sentences
+// and keeps none, such as the injection check.
+func EachSentence(s string, f func(text string, byteStart int) bool) {
+	split(s, func(t string, a, _, _ int) bool { return f(t, a) })
+}
+
+// split walks valid UTF-8 s and calls emit with each non-empty trimmed
+// piece, its byte offset and its rune offsets, until emit returns false.
+func split(s string, emit func(t string, byteStart, runeStart, runeEnd int) bool) {
 	beginByte, beginRune := 0, 0
-	emit := func(endByte, endRune int) {
+	piece := func(endByte, endRune int) bool {
 		a, ar := beginByte, beginRune
+		beginByte, beginRune = endByte, endRune
 		for a < endByte {
 			r, size := utf8.DecodeRuneInString(s[a:endByte])
 			if !unicode.IsSpace(r) && r != '-' && r != '*' && r != '•' {
@@ -147,36 +174,30 @@ func Sentences(s string) []Sentence {
 			b -= size
 			br--
 		}
-		if b > a {
-			t := s[a:b]
-			toks := Tokenize(t)
-			for i := range toks {
-				toks[i].Start += ar
-				toks[i].End += ar
-			}
-			if len(toks) > 0 {
-				out = append(out, Sentence{Text: t, Start: ar, End: br, Tokens: toks})
-			}
-		}
-		beginByte, beginRune = endByte, endRune
+		return b <= a || emit(s[a:b], a, ar, br)
 	}
 	n := 0 // runes before i
 	for i, r := range s {
 		next := i + utf8.RuneLen(r)
 		switch {
 		case r == '\n' || r == ';':
-			emit(next, n+1)
+			if !piece(next, n+1) {
+				return
+			}
 		case r == '.' || r == '!' || r == '?':
 			if next == len(s) {
-				emit(next, n+1)
+				if !piece(next, n+1) {
+					return
+				}
 			} else if r2, _ := utf8.DecodeRuneInString(s[next:]); unicode.IsSpace(r2) {
-				emit(next, n+1)
+				if !piece(next, n+1) {
+					return
+				}
 			}
 		}
 		n++
 	}
-	emit(len(s), n)
-	return out
+	piece(len(s), n)
 }
 
 // sentencesOfRunes is Sentences for text that is not valid UTF-8: the
