@@ -3,6 +3,8 @@ package postgres
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,5 +95,31 @@ func TestLookupBatch(t *testing.T) {
 		if got != want[i] {
 			t.Errorf("key %s: got %q, want %q", keys[i], got, want[i])
 		}
+	}
+}
+
+// TestSearchErrorLeavesPoolUsable makes the pipelined search fail midway
+// (pgvector refuses a NaN) on a pool of one connection: the transaction
+// must be ended and the connection reused, so the next search works.
+func TestSearchErrorLeavesPoolUsable(t *testing.T) {
+	url := newSchema(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	if err := open(t, url).Migrate(t.Context()); err != nil { // River's migration takes two connections
+		t.Fatal(err)
+	}
+	s := open(t, url+sep+"pool_max_conns=1")
+	ctx := t.Context()
+	bad := []float32{1, float32(math.NaN()), 0}
+	if _, err := s.SearchRubrics(ctx, "m", bad, 3); err == nil {
+		t.Fatal("search with a NaN: no error")
+	}
+	if _, err := s.SearchRubrics(ctx, "m", []float32{1, 0, 0}, 3); err != nil {
+		t.Fatalf("search after a failed one: %v", err)
+	}
+	if got := s.pool.Stat().TotalConns(); got != 1 {
+		t.Errorf("pool has %d connections, want the one it had", got)
 	}
 }

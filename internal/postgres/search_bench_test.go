@@ -402,7 +402,11 @@ func efRecall(b *testing.B, s *Store, bank *benchBank, ef string) (recall, p50ms
 				return err
 			}
 			t0 := time.Now()
-			scores, err := candidateScores(ctx, tx, benchModel, q, fetch)
+			rows, err := tx.Query(ctx, searchQuery(len(q)), pgvector.NewVector(q), benchModel, fetch)
+			if err != nil {
+				return err
+			}
+			scores, err := collectScores(rows)
 			lat = append(lat, time.Since(t0))
 			if err != nil {
 				return err
