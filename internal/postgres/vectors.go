@@ -229,4 +229,3 @@ func searchLimits(k int) (fetch, efSearch int) {
 	}
 	return fetch, max(fetch, minEfSearch)
 }
-
