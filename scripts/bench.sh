@@ -31,6 +31,10 @@
 #                          the profiles land in BENCH_OUT
 #   BENCH_REPORT=FILE      the report to update (default docs/performance.md;
 #                          "-" for none)
+#   BENCH_PG_CONF="shared_buffers = 1GB"  settings of the throwaway cluster
+#                          (TESTDB_CONF): enough cache for the 100,000-vector
+#                          search's index and vectors, as a server sized for
+#                          that bank would have ("" for PostgreSQL's defaults)
 #   BENCH_DATABASE_URL=URL use this database (PostgreSQL 15 + pgvector, a
 #                          superuser for the benchmark's schemas) instead of a
 #                          throwaway cluster
@@ -42,7 +46,7 @@ if [ -n "${BENCH_DATABASE_URL:-}" ]; then
 	export TEST_DATABASE_URL=$BENCH_DATABASE_URL
 elif [ "${BENCH_IN_TESTDB:-}" != 1 ]; then
 	# Re-run inside a throwaway cluster, removed afterwards.
-	BENCH_IN_TESTDB=1 exec scripts/testdb.sh run -- "$0" "$@"
+	BENCH_IN_TESTDB=1 TESTDB_CONF=${BENCH_PG_CONF-shared_buffers = 1GB} exec scripts/testdb.sh run -- "$0" "$@"
 fi
 
 PARTS=${BENCH_PARTS:-load scale go}
@@ -225,6 +229,7 @@ run_loadgen() { # NAME ARGS...: one measurement, JSON into $OUT/NAME.json
 	echo "go=$($GO env GOVERSION)"
 	echo "postgres=$("$PSQL" "$TEST_DATABASE_URL" -XAtc 'SHOW server_version' 2>/dev/null)"
 	echo "pgvector=$("$PSQL" "$TEST_DATABASE_URL" -XAtc "SELECT extversion FROM pg_extension WHERE extname = 'vector'" 2>/dev/null)"
+	echo "shared_buffers=$("$PSQL" "$TEST_DATABASE_URL" -XAtc 'SHOW shared_buffers' 2>/dev/null)"
 	echo "nofile=$NOFILE"
 	echo "latency=$L"
 	echo "clients=$C"

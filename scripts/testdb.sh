@@ -12,6 +12,9 @@
 #                                            use; prints `export ...` lines
 #   scripts/testdb.sh stop                   stop the cluster made by `start`
 #
+# TESTDB_CONF, when set, is appended to the cluster's postgresql.conf (one
+# setting per line), e.g. TESTDB_CONF="shared_buffers = 1GB" for benchmarks.
+#
 # See docs/development.md for the details.
 set -euo pipefail
 
@@ -313,6 +316,9 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 200
 EOF
+	if [ -n "${TESTDB_CONF:-}" ]; then
+		printf '\n# TESTDB_CONF\n%s\n' "$TESTDB_CONF" >>"$data/postgresql.conf"
+	fi
 	for try in 1 2 3 4 5; do
 		PORT=$(free_port) || die "could not find a free TCP port on 127.0.0.1"
 		printf '+ start server on port %s\n' "$PORT" >>"$LOG"
