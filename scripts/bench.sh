@@ -27,8 +27,9 @@
 #   BENCH_SERVER_BIN=PATH  run this API binary instead of building cmd/api
 #                          (to measure an older build the same way)
 #   BENCH_PROFILE=1        run the API under `go test -cpuprofile/-memprofile`
-#                          (cmd/api TestServeForProfile) for the LLM scenario;
-#                          the profiles land in BENCH_OUT
+#                          (cmd/api TestServeForProfile) for the LLM and the
+#                          scale scenarios, with a heap profile 6 s in; the
+#                          profiles land in BENCH_OUT
 #   BENCH_REPORT=FILE      the report to update (default docs/performance.md;
 #                          "-" for none)
 #   BENCH_PG_CONF="shared_buffers = 1GB"  settings of the throwaway cluster
@@ -177,7 +178,10 @@ start_api() { # NAME [profile]: a fresh server for one scenario
 		if [ "${2:-}" = profile ]; then
 			# Served for at most an hour; stop_api's SIGTERM ends it and
 			# the profiles are written.
+			# The heap in use is taken 6 s in: during the scale burst, at its
+			# peak (loadgen starts as soon as the server is ready).
 			env "${env[@]}" ASSAY_PROFILE_SERVE=1h ASSAY_PROFILE_LOG="$OUT/api-$1.log" \
+				ASSAY_PROFILE_HEAP_AT=6s ASSAY_PROFILE_HEAP_FILE="$OUT/heap-$1.pprof" \
 				"$OUT/bin/api.test" -test.run TestServeForProfile -test.count=1 -test.timeout 2h \
 				-test.cpuprofile "$OUT/cpu-$1.pprof" -test.memprofile "$OUT/mem-$1.pprof" \
 				>"$OUT/api-$1.test.log" 2>&1 &
@@ -271,7 +275,7 @@ if [[ " $PARTS " == *" scale "* ]]; then
 	# Every client sends one request; the clients start within a second, so
 	# all gradings are in flight together (each takes at least L).
 	run_loadgen scale-ref-mock -target mock -url "http://127.0.0.1:$MOCK_PORT/v1" -c "$SCALE_N" -n "$SCALE_N" -ramp 1s -timeout 120s
-	start_api scale
+	if [ "${BENCH_PROFILE:-}" = 1 ]; then start_api scale profile; else start_api scale; fi
 	run_loadgen scale-llm -url "http://127.0.0.1:$API_PORT" -scenario llm -c "$SCALE_N" -n "$SCALE_N" -ramp 1s -timeout 120s
 	stop_api
 	if [ -n "$SCALE_MEMLIMIT" ]; then
