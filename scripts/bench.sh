@@ -293,7 +293,7 @@ if [[ " $PARTS " == *" go "* ]]; then
 	log "go benchmarks"
 	{
 		$GO test -run '^$' -bench . -benchmem ./internal/embed ./internal/text
-		$GO test -run '^$' -bench 'HeuristicGrade|IsInjection|LLMRender|LLMValidate' -benchmem ./internal/grader
+		$GO test -run '^$' -bench 'HeuristicGrade|IsInjection|InjectionFlags|LLMRender|LLMValidate' -benchmem ./internal/grader
 		BENCH_SEARCH_SIZES=${BENCH_SEARCH_SIZES:-1000,10000,100000} \
 			$GO test -run '^$' -bench SearchTop5 -benchtime 500x -timeout 30m ./internal/postgres
 	} 2>&1 | tee "$OUT/gobench.txt" | grep -E '^(Benchmark|ok|FAIL|---)' >&2
