@@ -178,7 +178,7 @@ func newEmbedder(cfg config.Config) (evaluation.Embedder, error) {
 }
 
 // queryCacheSize bounds the query-vector cache: 1,024 vectors of the local
-// embedder's 1,024 dimensions are 4 MB.
+// embedder's 1,024 dimensions are 4 MB (keys are hashes, not texts).
 const queryCacheSize = 1024
 
 func openaiClient(cfg config.Config) *openai.Client {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,7 +38,18 @@ type call[In, Out any] struct {
 	ctx  context.Context
 	in   In
 	done chan result[Out] // buffered: a batch never blocks on a caller that left
+	// state moves once, from queued to started (by the batch) or to
+	// abandoned (by the caller whose ctx ended first): a call that started
+	// is waited for, so a caller is never told it failed when its write
+	// happened; an abandoned one never runs.
+	state atomic.Int32
 }
+
+const (
+	queued int32 = iota
+	started
+	abandoned
+)
 
 type result[Out any] struct {
 	out Out
@@ -51,8 +63,9 @@ func New[In, Out any](size int, timeout time.Duration, run RunFunc[In, Out]) *Ba
 }
 
 // Do runs in, alone when nothing else is running, else in the next batch.
-// It returns when its batch has run or ctx is done; a call whose ctx is
-// done before its batch starts is left out of the batch.
+// It returns when its batch has run, or when ctx is done before its batch
+// started, in which case the call is left out of the batch. A call runs for
+// at most the timeout, alone or in a batch.
 func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	var zero Out
 	if err := ctx.Err(); err != nil {
@@ -63,7 +76,10 @@ func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 		// Nothing runs: run alone, here, under the caller's context.
 		b.running = true
 		b.mu.Unlock()
-		outs, err := b.runSafe(ctx, []In{in})
+		// Bounded like a batch: every later call waits for this one.
+		rctx, cancel := context.WithTimeout(ctx, b.timeout)
+		outs, err := b.runSafe(rctx, []In{in})
+		cancel()
 		b.finish()
 		if err == nil && len(outs) != 1 {
 			err = fmt.Errorf("coalesce: a batch of 1 returned %d results", len(outs))
@@ -80,7 +96,12 @@ func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	case r := <-c.done:
 		return r.out, r.err
 	case <-ctx.Done():
-		return zero, ctx.Err()
+		if c.state.CompareAndSwap(queued, abandoned) {
+			return zero, ctx.Err()
+		}
+		// Its batch has started: wait for it (at most the timeout).
+		r := <-c.done
+		return r.out, r.err
 	}
 }
 
@@ -126,7 +147,7 @@ func (b *Batcher[In, Out]) drain() {
 func (b *Batcher[In, Out]) serve(batch []*call[In, Out]) {
 	live := batch[:0]
 	for _, c := range batch {
-		if c.ctx.Err() == nil {
+		if c.ctx.Err() == nil && c.state.CompareAndSwap(queued, started) {
 			live = append(live, c)
 		}
 	}

@@ -214,3 +214,52 @@ func TestBatcherCancelledCallLeftOut(t *testing.T) {
 		t.Errorf("batches = %v, want [[0] [2]]", g.batches)
 	}
 }
+
+// TestBatcherWaitsForStartedCall: a caller whose context ends after its
+// batch started gets the batch's result, not its context's error: the
+// write it asked for happened.
+func TestBatcherWaitsForStartedCall(t *testing.T) {
+	g := newGate()
+	inBatch := make(chan struct{})
+	finish := make(chan struct{})
+	b := coalesce.New(8, 5*time.Second, func(ctx context.Context, in []int) ([]string, error) {
+		if in[0] == 1 {
+			close(inBatch)
+			<-finish
+		}
+		return g.run(ctx, in)
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = b.Do(t.Context(), 0) })
+	<-g.started
+	ctx, cancel := context.WithCancel(t.Context())
+	var got string
+	var err error
+	wg.Go(func() { got, err = b.Do(ctx, 1) })
+	waitQueued(t, b, 1)
+	close(g.release)
+	<-inBatch // call 1's batch has started
+	cancel()
+	close(finish)
+	wg.Wait()
+	if err != nil || got != "r1" {
+		t.Errorf("Do = %q, %v; want r1, nil (its batch ran)", got, err)
+	}
+}
+
+// TestBatcherBoundsACallAlone: a call that runs alone gets the batcher's
+// timeout too, since every later call waits for it.
+func TestBatcherBoundsACallAlone(t *testing.T) {
+	b := coalesce.New(8, 50*time.Millisecond, func(ctx context.Context, in []int) ([]string, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	start := time.Now()
+	_, err := b.Do(t.Context(), 1) // t.Context has no deadline
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Do = %v, want the batcher's deadline", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Do took %v with a 50ms timeout", d)
+	}
+}

@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"crypto/sha256"
 	"slices"
 	"sync"
 )
@@ -25,13 +26,15 @@ type Cache struct {
 	max  int
 
 	mu sync.RWMutex
-	m  map[string][]float32
+	// m is keyed by the text's SHA-256, not the text: a query may be a
+	// whole answer (up to tens of KB), which need not stay in memory.
+	m map[[sha256.Size]byte][]float32
 }
 
 // NewCache returns next with a cache of at most max texts; when full it is
 // emptied, which keeps it bounded without bookkeeping on every hit.
 func NewCache(next Embedder, max int) *Cache {
-	return &Cache{next: next, max: max, m: make(map[string][]float32)}
+	return &Cache{next: next, max: max, m: make(map[[sha256.Size]byte][]float32)}
 }
 
 // Model implements Embedder.
@@ -43,8 +46,9 @@ func (c *Cache) Embed(ctx context.Context, texts []string) ([][]float32, error) 
 	if len(texts) != 1 {
 		return c.next.Embed(ctx, texts)
 	}
+	key := sha256.Sum256([]byte(texts[0]))
 	c.mu.RLock()
-	v, ok := c.m[texts[0]]
+	v, ok := c.m[key]
 	c.mu.RUnlock()
 	if ok {
 		return [][]float32{slices.Clone(v)}, nil
@@ -57,7 +61,7 @@ func (c *Cache) Embed(ctx context.Context, texts []string) ([][]float32, error) 
 	if len(c.m) >= c.max {
 		clear(c.m)
 	}
-	c.m[texts[0]] = slices.Clone(out[0])
+	c.m[key] = slices.Clone(out[0])
 	c.mu.Unlock()
 	return out, nil
 }

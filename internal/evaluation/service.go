@@ -1,6 +1,7 @@
 package evaluation
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -221,6 +222,35 @@ func (s *Service) newEvaluation(req Request, ref RubricRef) Evaluation {
 	}
 }
 
+// holdsNUL reports whether any string in v contains U+0000: its JSON has
+// the escape \u0000 after an even number of backslashes (after an odd
+// number it is the text "\u0000", backslash included).
+func holdsNUL(v any) bool {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false
+	}
+	for i := bytes.Index(b, []byte(`\u0000`)); i >= 0; {
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		k := bytes.Index(b[i+1:], []byte(`\u0000`))
+		if k < 0 {
+			return false
+		}
+		i += 1 + k
+	}
+	return false
+}
+
+// noNUL is the detail for text with U+0000, which PostgreSQL cannot store
+// in text or JSONB (and no answer needs).
+const noNUL = "must not contain the NUL character (U+0000)"
+
 func (s *Service) validate(req *Request) error {
 	var fields []fault.FieldError
 	bad := func(ptr, detail string) { fields = append(fields, fault.FieldError{Pointer: ptr, Detail: detail}) }
@@ -239,9 +269,20 @@ func (s *Service) validate(req *Request) error {
 		bad("/answer", fmt.Sprintf("is %d characters long; the limit is %d", n, s.cfg.MaxAnswerRunes))
 	case !utf8.ValidString(req.Answer):
 		bad("/answer", "must be valid UTF-8")
+	case strings.ContainsRune(req.Answer, 0):
+		bad("/answer", noNUL)
 	}
 	if utf8.RuneCountInString(req.Question) > MaxQuestionRunes {
 		bad("/question", fmt.Sprintf("must be at most %d characters", MaxQuestionRunes))
+	}
+	if strings.ContainsRune(req.Question, 0) {
+		bad("/question", noNUL)
+	}
+	if strings.ContainsRune(req.CandidateRef, 0) {
+		bad("/candidate_ref", noNUL)
+	}
+	if in := req.Inline; in != nil && (strings.ContainsRune(in.Question, 0) || strings.ContainsRune(in.ReferenceAnswer, 0) || holdsNUL(in.Criteria)) {
+		bad("/rubric", noNUL)
 	}
 	if req.Inline != nil && req.RubricID != "" {
 		bad("/rubric", "send either rubric or rubric_id, not both")
@@ -261,6 +302,9 @@ func (s *Service) validate(req *Request) error {
 	for k, v := range req.Metadata {
 		if k == "" || len(k) > MaxMetadataKey || len(v) > MaxMetadataValue {
 			bad("/metadata/"+escapePointer(k), fmt.Sprintf("keys must be 1 to %d bytes and values at most %d bytes", MaxMetadataKey, MaxMetadataValue))
+		}
+		if strings.ContainsRune(k, 0) || strings.ContainsRune(v, 0) {
+			bad("/metadata/"+escapePointer(k), noNUL)
 		}
 	}
 	if len(fields) == 0 {

@@ -322,6 +322,24 @@ func TestLLMNeutralisesDelimiters(t *testing.T) {
 	}
 }
 
+// TestLLMDropsNULFromModelText: PostgreSQL cannot store U+0000, so a
+// reply that contains one must still give an evaluation that can be saved.
+func TestLLMDropsNULFromModelText(t *testing.T) {
+	r := testRubric(t)
+	srv := openaitest.New(t)
+	rep := validReply(r)
+	rep.Feedback = "Solid\x00 answer."
+	rep.Criteria[0].Comment = "\x00Explains it."
+	srv.Enqueue(openaitest.Chat(rep.JSON()))
+	g, err := gradeLLM(newTestLLM(t, srv, nil), r, testAnswer)
+	if err != nil {
+		t.Fatalf("Grade: %v", err)
+	}
+	if g.Feedback != "Solid answer." || g.Criteria[0].Comment != "Explains it." {
+		t.Errorf("feedback %q, comment %q: want them without NUL", g.Feedback, g.Criteria[0].Comment)
+	}
+}
+
 // TestLocateRuneOffsets checks evidence offsets and quotes in runes on
 // text that is not ASCII, verbatim and through the normalised text.
 func TestLocateRuneOffsets(t *testing.T) {

@@ -55,7 +55,7 @@ func validate(r rubric.Rubric, a *answerText, out *output) (evaluation.Grading, 
 			continue
 		}
 		res := evaluation.CriterionResult{ID: rc.ID, Name: rc.Name, Weight: rc.Weight, Level: level,
-			MaxLevel: rubric.MaxLevel, Comment: strings.TrimSpace(oc.Comment),
+			MaxLevel: rubric.MaxLevel, Comment: modelText(oc.Comment),
 			Evidence: []evaluation.Evidence{}, KeyPoints: []evaluation.KeyPointResult{}}
 		for _, q := range oc.Evidence {
 			if strings.TrimSpace(q) == "" {
@@ -104,8 +104,8 @@ func validate(r rubric.Rubric, a *answerText, out *output) (evaluation.Grading, 
 		if strings.TrimSpace(f.Question) == "" || len(g.FollowUps) == maxLLMFollowUps {
 			continue
 		}
-		g.FollowUps = append(g.FollowUps, evaluation.FollowUp{Question: strings.TrimSpace(f.Question),
-			Criterion: f.Criterion, Why: strings.TrimSpace(f.Why)})
+		g.FollowUps = append(g.FollowUps, evaluation.FollowUp{Question: modelText(f.Question),
+			Criterion: f.Criterion, Why: modelText(f.Why)})
 	}
 	if len(problems) > 0 {
 		return evaluation.Grading{}, problems
@@ -116,7 +116,7 @@ func validate(r rubric.Rubric, a *answerText, out *output) (evaluation.Grading, 
 		g.FollowUps = followUps(r, g.Criteria)
 	}
 	g.MissingPoints = missingPoints(r, g.Criteria)
-	g.Feedback = strings.TrimSpace(out.Feedback)
+	g.Feedback = modelText(out.Feedback)
 	for _, f := range out.Flags {
 		if slices.Contains(modelFlags, f) {
 			g.Flags = addFlag(g.Flags, f)
@@ -264,4 +264,11 @@ func runeSlice(s string, start, end int) string {
 		n++
 	}
 	return s[from:]
+}
+
+// modelText is text the model wrote, trimmed and without NUL characters,
+// which PostgreSQL cannot store in text or JSONB: a reply with one must not
+// make the evaluation impossible to save.
+func modelText(s string) string {
+	return strings.TrimSpace(strings.ReplaceAll(s, "\x00", ""))
 }

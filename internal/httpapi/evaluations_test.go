@@ -124,6 +124,12 @@ func TestErrors(t *testing.T) {
 		{"empty answer", "POST", "/v1/evaluations", "application/json", `{"answer":"   "}`, 422, "invalid-field", "/answer"},
 		{"answer too long", "POST", "/v1/evaluations", "application/json", `{"answer":"` + long + `"}`, 422, "invalid-field", "/answer"},
 		{"unknown rubric id", "POST", "/v1/evaluations", "application/json", `{"answer":"a b c","rubric_id":"no-such-rubric"}`, 422, "invalid-field", "/rubric_id"},
+		// PostgreSQL cannot store U+0000 in text or JSONB: a clear 422, not a failed insert.
+		{"NUL in the answer", "POST", "/v1/evaluations", "application/json", `{"answer":"a \u0000 b"}`, 422, "invalid-field", "/answer"},
+		{"NUL in the question", "POST", "/v1/evaluations", "application/json", `{"answer":"a b c","question":"What\u0000?"}`, 422, "invalid-field", "/question"},
+		{"NUL in candidate_ref", "POST", "/v1/evaluations", "application/json", `{"answer":"a b c","candidate_ref":"c\u0000"}`, 422, "invalid-field", "/candidate_ref"},
+		{"NUL in metadata", "POST", "/v1/evaluations", "application/json", `{"answer":"a b c","metadata":{"k":"v\u0000"}}`, 422, "invalid-field", "/metadata/k"},
+		{"NUL in an inline rubric", "POST", "/v1/evaluations", "application/json", `{"answer":"a b c","rubric":{"question":"Q?","criteria":[{"id":"c1","name":"N\u0000","weight":1}]}}`, 422, "invalid-field", "/rubric"},
 		{"unknown grader", "POST", "/v1/evaluations", "application/json", `{"answer":"a b c","grader":"oracle"}`, 422, "invalid-field", "/grader"},
 		{"no matching rubric", "POST", "/v1/evaluations", "application/json", `{"question":"What is the best pizza place in Naples?","answer":"Da Michele."}`, 422, "no-matching-rubric", "/question"},
 		{"unknown evaluation", "GET", "/v1/evaluations/0190f0e0-0000-7000-8000-000000000000", "", "", 404, "not-found", ""},

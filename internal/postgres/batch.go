@@ -3,11 +3,13 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/assay-dev/assay/internal/coalesce"
 	"github.com/assay-dev/assay/internal/evaluation"
@@ -134,54 +136,85 @@ func (s *Store) CachedEvaluation(ctx context.Context, key string) (evaluation.Ev
 var evaluationColumns = []string{"id", "created_at", "rubric_id", "rubric_version", "candidate_ref", "status", "body", "api_key_id", "cache_key"}
 
 // insertEvaluations stores es; out[i] is es[i]'s error. One COPY is all
-// or nothing, so when a batch of several fails each is stored on its
-// own, and only the evaluations at fault (a duplicate id) fail.
+// or nothing. When the server refused a batch of several (a PgError: no
+// row was written), each is stored on its own, with a timeout of its own,
+// so that only the evaluations at fault (a duplicate id) fail. Any other
+// error (the connection dropped mid-COPY) may have come after the commit,
+// so it is every caller's: retrying could report a stored evaluation as a
+// duplicate of itself.
 func (s *Store) insertEvaluations(ctx context.Context, es []evaluation.Evaluation) ([]error, error) {
 	out := make([]error, len(es))
-	err := s.insertRows(ctx, es)
-	if err == nil {
+	var (
+		rows [][]any
+		at   []int // rows[j] is es[at[j]]
+	)
+	for i, e := range es {
+		row, err := evaluationRow(e)
+		if err != nil {
+			out[i] = err // never sent
+			continue
+		}
+		rows, at = append(rows, row), append(at, i)
+	}
+	if len(rows) == 0 {
 		return out, nil
 	}
-	if len(es) == 1 {
-		out[0] = err
+	err := s.copyEvaluations(ctx, rows)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
 		return out, nil
-	}
-	for i := range es {
-		out[i] = s.insertRows(ctx, es[i:i+1])
+	case len(rows) > 1 && errors.As(err, &pgErr):
+		for j, i := range at {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+			out[i] = conflict(s.copyEvaluations(rctx, rows[j:j+1]), es[i].ID)
+			cancel()
+		}
+	default:
+		for _, i := range at {
+			out[i] = conflict(err, es[i].ID)
+		}
 	}
 	return out, nil
 }
 
-// insertRows stores es with one COPY, all or nothing. COPY rather than a
-// multi-row INSERT of arrays: pgx encodes a statement's parameters into a
-// buffer that starts small for every statement and grows by copying, which
-// for an array of 7 to 12 KB bodies cost several times their size in
-// garbage; COPY streams the rows through the connection's own buffer.
-func (s *Store) insertRows(ctx context.Context, es []evaluation.Evaluation) error {
-	rows := make([][]any, len(es))
-	for i, e := range es {
-		id, err := uuid.Parse(e.ID)
-		if err != nil {
-			return fmt.Errorf("id %q is not a UUID", e.ID)
-		}
-		// timestamptz keeps microseconds. Truncating here makes the body
-		// agree with the column, so a cursor made from a returned
-		// evaluation points at exactly its row. The service already
-		// truncates.
-		e.CreatedAt = e.CreatedAt.Truncate(time.Microsecond)
-		body := e.JSON
-		if body == nil || !e.CreatedAt.Equal(es[i].CreatedAt) {
-			if body, err = json.Marshal(e); err != nil {
-				return fmt.Errorf("encoding evaluation %s: %w", e.ID, err)
-			}
-		}
-		rows[i] = []any{id, e.CreatedAt, e.Rubric.ID, int32(e.Rubric.Version), orNull(e.CandidateRef),
-			e.Status, body, orNull(e.APIKeyID), orNull(e.CacheKey)}
+// conflict makes the unique violation of a single row a Conflict.
+func conflict(err error, id string) error {
+	if hasCode(err, uniqueViolation) {
+		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("evaluation %q already exists", id))
 	}
+	return err
+}
+
+// evaluationRow is e as a row of evaluationColumns.
+func evaluationRow(e evaluation.Evaluation) ([]any, error) {
+	id, err := uuid.Parse(e.ID)
+	if err != nil {
+		return nil, fmt.Errorf("id %q is not a UUID", e.ID)
+	}
+	// timestamptz keeps microseconds. Truncating here makes the body agree
+	// with the column, so a cursor made from a returned evaluation points
+	// at exactly its row. The service already truncates.
+	created := e.CreatedAt.Truncate(time.Microsecond)
+	body := e.JSON
+	if body == nil || !created.Equal(e.CreatedAt) {
+		e.CreatedAt = created
+		if body, err = json.Marshal(e); err != nil {
+			return nil, fmt.Errorf("encoding evaluation %s: %w", e.ID, err)
+		}
+	}
+	return []any{id, created, e.Rubric.ID, int32(e.Rubric.Version), orNull(e.CandidateRef),
+		e.Status, body, orNull(e.APIKeyID), orNull(e.CacheKey)}, nil
+}
+
+// copyEvaluations stores rows with one COPY, all or nothing. COPY rather
+// than a multi-row INSERT of arrays: pgx encodes a statement's parameters
+// into a buffer that starts small for every statement and grows by
+// copying, which for an array of 7 to 12 KB bodies cost several times
+// their size in garbage; COPY streams the rows through the connection's
+// own buffer.
+func (s *Store) copyEvaluations(ctx context.Context, rows [][]any) error {
 	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"evaluations"}, evaluationColumns, pgx.CopyFromRows(rows))
-	if len(es) == 1 && hasCode(err, uniqueViolation) {
-		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("evaluation %q already exists", es[0].ID))
-	}
 	return err
 }
 

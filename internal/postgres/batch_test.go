@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -64,6 +65,29 @@ func TestInsertBatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInsertBatchNotRetriedAfterOtherErrors: only a batch the server
+// refused is retried row by row; after any other error (here a context
+// ended before the COPY) the rows may or may not be stored, and every
+// caller gets the error rather than a retry that would store them anyway.
+func TestInsertBatchNotRetriedAfterOtherErrors(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	batch := []evaluation.Evaluation{batchEvaluation(1, ""), batchEvaluation(2, "")}
+	errs, err := s.insertEvaluations(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range batch {
+		if errs[i] == nil || fault.KindOf(errs[i]) == fault.Conflict {
+			t.Errorf("evaluation %d: err = %v, want the COPY's error", i, errs[i])
+		}
+		if _, err := s.Evaluation(t.Context(), e.ID); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("evaluation %d stored after a failed batch (retried?): %v", i, err)
+		}
 	}
 }
 
