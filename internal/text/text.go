@@ -128,17 +128,25 @@ func Sentences(s string) []Sentence {
 	// and counting runes, with no copy of the text.
 	var out []Sentence
 	split(s, func(t string, _, ar, br int) bool {
-		toks := Tokenize(t)
-		for i := range toks {
-			toks[i].Start += ar
-			toks[i].End += ar
-		}
-		if len(toks) > 0 {
-			out = append(out, Sentence{Text: t, Start: ar, End: br, Tokens: toks})
-		}
+		out = appendSentence(out, t, ar, br)
 		return true
 	})
 	return out
+}
+
+// appendSentence appends the piece t, at rune offsets [start, end) of the
+// text, with its tokens' offsets made offsets into the text; a piece
+// without tokens is left out.
+func appendSentence(out []Sentence, t string, start, end int) []Sentence {
+	toks := Tokenize(t)
+	if len(toks) == 0 {
+		return out
+	}
+	for i := range toks {
+		toks[i].Start += start
+		toks[i].End += start
+	}
+	return append(out, Sentence{Text: t, Start: start, End: end, Tokens: toks})
 }
 
 // EachSentence calls f with the text and byte offset of each piece of
@@ -215,15 +223,7 @@ func sentencesOfRunes(s string) []Sentence {
 			b--
 		}
 		if b > a {
-			t := string(runes[a:b])
-			toks := Tokenize(t)
-			for i := range toks {
-				toks[i].Start += a
-				toks[i].End += a
-			}
-			if len(toks) > 0 {
-				out = append(out, Sentence{Text: t, Start: a, End: b, Tokens: toks})
-			}
+			out = appendSentence(out, string(runes[a:b]), a, b)
 		}
 		begin = end
 	}
