@@ -27,8 +27,9 @@
 #   BENCH_SERVER_BIN=PATH  run this API binary instead of building cmd/api
 #                          (to measure an older build the same way)
 #   BENCH_PROFILE=1        run the API under `go test -cpuprofile/-memprofile`
-#                          (cmd/api TestServeForProfile) for the LLM and the
-#                          scale scenarios, with a heap profile 6 s in; the
+#                          (cmd/api TestServeForProfile) for every load
+#                          scenario and the scale one (cpu-NAME.pprof,
+#                          mem-NAME.pprof, heap-NAME.pprof 6 s in); the
 #                          profiles land in BENCH_OUT
 #   BENCH_REPORT=FILE      the report to update (default docs/performance.md;
 #                          "-" for none)
@@ -255,7 +256,7 @@ if [[ " $PARTS " == *" load "* ]]; then
 	run_loadgen ref-floor -target mock-models -url "http://127.0.0.1:$MOCK_PORT/v1" -c "$C" -d "$D" -warmup "$W"
 
 	for sc in $SCENARIOS; do
-		if [ "$sc" = llm ] && [ "${BENCH_PROFILE:-}" = 1 ]; then start_api llm profile; else start_api "$sc"; fi
+		if [ "${BENCH_PROFILE:-}" = 1 ]; then start_api "$sc" profile; else start_api "$sc"; fi
 		run_loadgen "$sc" -url "http://127.0.0.1:$API_PORT" -scenario "$sc" -c "$C" -d "$D" -warmup "$W"
 		stop_api
 	done

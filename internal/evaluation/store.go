@@ -48,7 +48,8 @@ type Store interface {
 	CreateEvaluation(ctx context.Context, e Evaluation) error
 	Evaluation(ctx context.Context, id string) (Evaluation, error)
 	// CachedEvaluation returns the newest completed evaluation with the
-	// cache key, or a fault.NotFound error.
+	// cache key, or a fault.NotFound error. Its slices may be shared with
+	// other callers' results (a store may keep decoded hits): read only.
 	CachedEvaluation(ctx context.Context, cacheKey string) (Evaluation, error)
 	// ListEvaluations returns evaluations newest first (created_at, then id,
 	// both descending), starting after f.After when it is set.

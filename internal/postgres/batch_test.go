@@ -102,23 +102,61 @@ func TestLookupBatch(t *testing.T) {
 		}
 	}
 	keys := []string{"b", "missing", "a", "b", "a"}
-	bodies, err := s.lookupCached(ctx, keys)
+	rows, err := s.lookupCached(ctx, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"answer 3", "", "answer 2", "answer 3", "answer 2"}
-	for i, b := range bodies {
+	want := []int{3, 0, 2, 3, 2} // evaluation n, 0 for none
+	for i, row := range rows {
 		got := ""
-		if b != nil {
+		if row.body != nil {
 			var e evaluation.Evaluation
-			if err := json.Unmarshal(b, &e); err != nil {
+			if err := json.Unmarshal(row.body, &e); err != nil {
 				t.Fatalf("key %s: %v", keys[i], err)
 			}
 			got = e.Answer
+			if e.ID != row.id {
+				t.Errorf("key %s: row id %s, body of %s", keys[i], row.id, e.ID)
+			}
 		}
-		if got != want[i] {
-			t.Errorf("key %s: got %q, want %q", keys[i], got, want[i])
+		wantAnswer := ""
+		if want[i] > 0 {
+			wantAnswer = fmt.Sprint("answer ", want[i])
 		}
+		if got != wantAnswer {
+			t.Errorf("key %s: got %q, want %q", keys[i], got, wantAnswer)
+		}
+	}
+}
+
+// TestCachedEvaluationReusesDecoded: a hit decoded once is served by id
+// afterwards; a newer completed evaluation under the key is served as
+// soon as it is stored, whichever replica stored it.
+func TestCachedEvaluationReusesDecoded(t *testing.T) {
+	url := newSchema(t)
+	a := open(t, url)
+	if err := a.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, url) // another replica
+	ctx := t.Context()
+	if err := a.CreateEvaluation(ctx, batchEvaluation(1, "k")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got, err := a.CachedEvaluation(ctx, "k")
+		if err != nil || got.Answer != "answer 1" {
+			t.Fatalf("CachedEvaluation = %q, %v; want answer 1", got.Answer, err)
+		}
+	}
+	if _, ok := a.cache.hits.get(batchEvaluation(1, "k").ID); !ok {
+		t.Error("the decoded hit was not kept")
+	}
+	if err := b.CreateEvaluation(ctx, batchEvaluation(2, "k")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.CachedEvaluation(ctx, "k"); err != nil || got.Answer != "answer 2" {
+		t.Errorf("after another replica stored a newer one: %q, %v; want answer 2", got.Answer, err)
 	}
 }
 

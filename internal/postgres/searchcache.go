@@ -71,6 +71,8 @@ func readStamp(ctx context.Context, q queryRower) (bankStamp, error) {
 
 // twoGen is a map bounded by two generations.
 type twoGen[K comparable, V any] struct {
+	// size bounds the entries of both generations; 0 means cacheSize.
+	size      int
 	mu        sync.Mutex
 	cur, prev map[K]V
 }
@@ -98,7 +100,11 @@ func (c *twoGen[K, V]) putLocked(k K, v V) {
 	if c.cur == nil {
 		c.cur = map[K]V{}
 	}
-	if len(c.cur) >= cacheSize/2 {
+	size := c.size
+	if size == 0 {
+		size = cacheSize
+	}
+	if len(c.cur) >= size/2 {
 		c.prev, c.cur = c.cur, map[K]V{}
 	}
 	c.cur[k] = v
@@ -126,13 +132,21 @@ type caches struct {
 	seed     maphash.Seed
 	bodies   twoGen[versionKey, rubric.Rubric]
 	searches twoGen[searchKey, *searchEntry]
+	// hits holds decoded evaluation-cache hits by evaluation id (batch.go).
+	hits twoGen[string, evaluation.Evaluation]
 	// large is whether the bank was too large to cache searches for when
 	// checked (a time in Unix nanoseconds).
 	large   atomic.Bool
 	checked atomic.Int64
 }
 
-func newCaches() *caches { return &caches{seed: maphash.MakeSeed()} }
+func newCaches() *caches {
+	return &caches{seed: maphash.MakeSeed(), hits: twoGen[string, evaluation.Evaluation]{size: hitCacheSize}}
+}
+
+// hitCacheSize bounds the decoded cache hits: a decoded evaluation takes
+// two to three times its 7 to 12 KB of JSON, so 512 are about 15 MB.
+const hitCacheSize = 512
 
 func (c *caches) key(model string, vec []float32, k int) searchKey {
 	var h maphash.Hash
