@@ -23,6 +23,11 @@ func (s *Service) gradeInto(ctx context.Context, e *Evaluation, r rubric.Rubric,
 			e.Score, e.Criteria, e.MissingPoints, e.Misconceptions = hit.Score, hit.Criteria, hit.MissingPoints, hit.Misconceptions
 			e.Feedback, e.FollowUps, e.Grader, e.Flags = hit.Feedback, hit.FollowUps, hit.Grader, hit.Flags
 			e.Grader.LatencyMS, e.Cached = 0, true
+			// The copy is stored without the key: the grading it copies
+			// stays the key's entry, instead of the entry moving to a new
+			// row on every hit (which let a store neither keep a decoded
+			// hit nor keep the key's index entries few).
+			e.CacheKey = ""
 			return true, nil
 		case fault.KindOf(err) != fault.NotFound:
 			return false, fmt.Errorf("looking up the evaluation cache: %w", err)
