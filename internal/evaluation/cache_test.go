@@ -2,17 +2,11 @@ package evaluation_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 
-	"github.com/assay-dev/assay/internal/embed"
 	"github.com/assay-dev/assay/internal/evaluation"
-	"github.com/assay-dev/assay/internal/grader"
 	"github.com/assay-dev/assay/internal/memory"
-	"github.com/assay-dev/assay/internal/rubric"
-	"github.com/assay-dev/assay/rubrics"
 )
 
 // keyRecorder is a store that remembers the cache key each stored
@@ -34,16 +28,8 @@ func (s *keyRecorder) CreateEvaluation(ctx context.Context, e evaluation.Evaluat
 // without the cache key, so the grading it copies stays the key's entry;
 // a fresh grading (no-cache) becomes the entry and later hits copy it.
 func TestCacheHitCopiesAreNotKeyed(t *testing.T) {
-	bank, err := rubric.Load(rubrics.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := &keyRecorder{Store: memory.New(), keys: map[string]string{}}
-	svc := evaluation.NewService(store, embed.NewLocalForBank(bank), []evaluation.Grader{grader.Heuristic{}},
-		evaluation.Config{MatchThreshold: threshold, MaxAnswerRunes: 10000}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if _, err := svc.SyncRubrics(t.Context(), bank); err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := newServiceWith(t, store)
 	req := evaluation.Request{RubricID: "db-acid", Answer: "Atomicity means all or nothing; durability means a commit survives a crash."}
 	steps := []struct {
 		name       string

@@ -33,11 +33,17 @@ const threshold = 0.20 // the configured default, ASSAY_MATCH_THRESHOLD
 
 func newService(t testing.TB) (*evaluation.Service, []rubric.Rubric) {
 	t.Helper()
+	return newServiceWith(t, memory.New())
+}
+
+// newServiceWith is newService over store, the seed bank synced into it.
+func newServiceWith(t testing.TB, store evaluation.Store) (*evaluation.Service, []rubric.Rubric) {
+	t.Helper()
 	bank, err := rubric.Load(rubrics.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := evaluation.NewService(memory.New(), embed.NewLocalForBank(bank), []evaluation.Grader{grader.Heuristic{}},
+	svc := evaluation.NewService(store, embed.NewLocalForBank(bank), []evaluation.Grader{grader.Heuristic{}},
 		evaluation.Config{MatchThreshold: threshold, MaxAnswerRunes: 10000}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := svc.SyncRubrics(context.Background(), bank); err != nil {
 		t.Fatal(err)
